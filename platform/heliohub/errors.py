@@ -1,0 +1,62 @@
+"""heliohub's one vocabulary of errors and warnings.
+
+Every failure a user can cause raises a subclass of :class:`HeliohubError`. The message names the file (and,
+where known, the line, dataset, variable or setting) and says what to do, so that no raw parser, zarr or botocore
+traceback is ever the first thing a user reads.
+"""
+
+from __future__ import annotations
+
+
+class HeliohubError(Exception):
+    """Base class of every error heliohub raises on purpose."""
+
+
+class HeliohubWarning(UserWarning):
+    """Base class of every warning heliohub emits."""
+
+
+class FileReadError(HeliohubError):
+    """An archive file could not be read: corrupt, truncated, unparsable or of an unsupported kind.
+
+    Attributes give the location: ``path`` always, ``line`` (1-based, in the decompressed text) and ``variable``
+    where they are known. No partial dataset is ever returned alongside this error.
+    """
+
+    def __init__(self, path: str, reason: str, *, line: int | None = None, variable: str | None = None,
+                 hint: str | None = None) -> None:
+        self.path = str(path)
+        self.reason = reason
+        self.line = line
+        self.variable = variable
+        self.hint = hint
+        where = self.path if line is None else f"{self.path}, line {line}"
+        if variable is not None:
+            where += f", variable {variable}"
+        message = f"{where}: {reason}"
+        if hint:
+            message += f" ({hint})"
+        super().__init__(message)
+
+
+class UnknownFormatError(FileReadError):
+    """No heliohub reader recognises the file."""
+
+
+class IncludeNotFoundError(FileReadError):
+    """A CEF ``INCLUDE`` names a header file that is in none of the folders searched."""
+
+    def __init__(self, path: str, include: str, searched: list[str], *, line: int | None = None) -> None:
+        self.include = include
+        self.searched = list(searched)
+        folders = ", ".join(self.searched) if self.searched else "(no folders)"
+        super().__init__(
+            path,
+            f"INCLUDE {include!r} was not found (searched, case-insensitively: {folders})",
+            line=line,
+            hint="pass include_paths=[...] or set CEFPATH to the folders holding the .ceh headers",
+        )
+
+
+class ReaderWarning(HeliohubWarning):
+    """A file was read, but something in it departs from its format's rules (named in the message)."""

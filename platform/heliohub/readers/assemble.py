@@ -1,0 +1,240 @@
+"""Turn a file's variables into an xarray.Dataset with heliohub's one convention, whatever the format.
+
+The convention (written down for users in ``docs/conventions.md``):
+
+* the time axis most data hang on is the dimension and coordinate ``time``, UTC ``datetime64[ns]``; its archive
+  name is kept in the attribute ``archive_name``; other time axes keep their archive names;
+* every other variable keeps the archive's name;
+* a dimension labelled by a one-dimensional variable (``DEPEND_i``) is named after that variable, which becomes
+  its coordinate; an unlabelled one is ``<variable>_dim<i>``; label variables (``LABL_PTR_i``, ``LABEL_i``,
+  ``REPRESENTATION_i``) become coordinates along it;
+* fill values become NaN (floats) or NaT (times); integers and text keep them; the original is in ``FILLVAL``;
+* the file's own attributes are kept by their names, with CF ``units``, ``long_name`` and ``description``
+  beside them; the dataset carries the file's global metadata plus normalised ``dataset_id``, ``mission``,
+  ``observatory``, ``instrument``, ``dataset_version``, ``title`` and ``acknowledgement``.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import xarray as xr
+
+TIME = "time"
+
+
+@dataclass
+class RawVariable:
+    """One variable as a reader found it, before the convention is applied."""
+
+    name: str
+    values: np.ndarray
+    """Record-varying: shape ``(records, *shape)``; otherwise ``shape``."""
+    record_varying: bool
+    attrs: dict[str, Any] = field(default_factory=dict)
+    fill: Any = None
+    """The fill value in the variable's own dtype (None when the file gives none)."""
+    depend_0: str | None = None
+    depends: dict[int, str] = field(default_factory=dict)
+    """``DEPEND_i`` for i >= 1: the variable labelling axis i of one record."""
+    labels: list[tuple[int, str]] = field(default_factory=list)
+    """(axis i, name of a variable holding text labels for that axis), for each label variable."""
+    deltas: tuple[str, ...] = ()
+    """Names of variables giving this one's DELTA_PLUS/DELTA_MINUS, when they are variables."""
+
+    @property
+    def record_shape(self) -> tuple[int, ...]:
+        return self.values.shape[1:] if self.record_varying else self.values.shape
+
+    @property
+    def is_time(self) -> bool:
+        return self.values.dtype.kind == "M"
+
+
+def to_attr(value: Any) -> Any:
+    """A JSON-able attribute value: numpy scalars to Python, one-element lists to their element."""
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, bytes):
+        value = value.decode("utf-8", "replace")
+    if isinstance(value, (list, tuple)):
+        items = [to_attr(v) for v in value]
+        return items[0] if len(items) == 1 else items
+    if isinstance(value, float) and not np.isfinite(value):
+        return str(value)
+    return value
+
+
+def _text(value: Any) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, list):
+        parts = [str(v).strip() for v in value if str(v).strip()]
+        return " ".join(parts) if parts else None
+    text = str(value).strip()
+    return text or None
+
+
+def _units(value: Any) -> str | None:
+    if isinstance(value, list):
+        distinct = {str(v).strip() for v in value}
+        return distinct.pop() if len(distinct) == 1 else None
+    return _text(value)
+
+
+def cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    """The file's attributes plus CF ``units``, ``long_name`` and ``description`` taken from them."""
+    upper = {key.upper(): value for key, value in attrs.items()}
+    out = dict(attrs)
+    units = _units(upper.get("UNITS"))
+    if units and units.lower() not in {"unitless", "none"}:
+        out.setdefault("units", units)
+    long_name = _text(upper.get("FIELDNAM")) or _text(upper.get("LABLAXIS")) or _text(upper.get("CATDESC"))
+    if long_name:
+        out.setdefault("long_name", long_name)
+    description = _text(upper.get("CATDESC"))
+    if description:
+        out.setdefault("description", description)
+    return out
+
+
+def _primary_time(variables: dict[str, RawVariable]) -> str | None:
+    """The time variable most record-varying variables hang on (ties: the first in the file)."""
+    votes = Counter(v.depend_0 for v in variables.values()
+                    if v.record_varying and v.depend_0 in variables and variables[v.depend_0].is_time)
+    if votes:
+        best = max(votes.values())
+        return next(name for name in variables if votes.get(name) == best)
+    return next((name for name, v in variables.items() if v.is_time and v.record_varying), None)
+
+
+class _Dims:
+    """Works out each variable's dimension names (see the module docstring)."""
+
+    def __init__(self, variables: dict[str, RawVariable], primary: str | None) -> None:
+        self.variables = variables
+        self.primary = primary
+        self.time_axes = {v.depend_0 for v in variables.values() if v.depend_0 in variables} | (
+            {primary} if primary else set())
+        self.targets = {name for v in variables.values() for name in v.depends.values()}
+        self._memo: dict[str, tuple[str, ...]] = {}
+        self._inherited: dict[str, tuple[str, ...]] = {}
+        for var in variables.values():
+            for delta in var.deltas:
+                other = variables.get(delta)
+                if other is not None and other.record_shape == var.record_shape and delta not in self._inherited:
+                    self._inherited[delta] = var.name
+
+    def record_dim(self, var: RawVariable) -> str:
+        if var.name == self.primary:
+            return TIME
+        if var.name in self.time_axes and var.is_time:
+            return var.name
+        target = var.depend_0
+        if target is None and self.primary is not None:
+            primary_records = self.variables[self.primary].values.shape[0]
+            if var.values.shape[0] == primary_records:
+                return TIME
+            return f"{var.name}_record"
+        if target == self.primary or target is None:
+            return TIME
+        return target if target in self.variables else f"{var.name}_record"
+
+    def axis_dim(self, var: RawVariable, axis: int, size: int, seen: frozenset[str] = frozenset()) -> str:
+        label = var.depends.get(axis)
+        other = self.variables.get(label) if label else None
+        if other is not None and other.name not in seen:
+            shape = other.record_shape
+            if not other.record_varying and shape == (size,):
+                return other.name
+            if len(shape) == 1 and shape[0] == size and other.name != var.name:
+                return self.axis_dim(other, 1, size, seen | {var.name})
+        return f"{var.name}_dim{axis}"
+
+    def dims(self, var: RawVariable) -> tuple[str, ...]:
+        if var.name in self._memo:
+            return self._memo[var.name]
+        owner = self._inherited.get(var.name)
+        if owner is not None and owner != var.name:
+            dims = self.dims(self.variables[owner])
+            if not var.record_varying and self.variables[owner].record_varying:
+                dims = dims[1:]
+            if var.record_varying and not self.variables[owner].record_varying:
+                dims = (self.record_dim(var), *dims)
+            self._memo[var.name] = dims
+            return dims
+        shape = var.record_shape
+        if var.name in self.targets and not var.record_varying and len(shape) == 1:
+            self._memo[var.name] = (var.name,)
+            return (var.name,)
+        axes = tuple(self.axis_dim(var, i + 1, n) for i, n in enumerate(shape))
+        dims = (self.record_dim(var), *axes) if var.record_varying else axes
+        self._memo[var.name] = dims
+        return dims
+
+
+def _mask_fill(var: RawVariable) -> np.ndarray:
+    values = var.values
+    if var.fill is None or values.dtype.kind != "f":
+        return values
+    try:
+        fill = values.dtype.type(var.fill)
+    except (TypeError, ValueError, OverflowError):
+        return values
+    mask = values == fill
+    if mask.any():
+        values = values.copy() if not values.flags.writeable else values
+        values[mask] = np.nan
+    return values
+
+
+def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
+             normalised: dict[str, Any]) -> xr.Dataset:
+    """Build the Dataset from a reader's variables, file attributes and normalised global attributes."""
+    by_name = {v.name: v for v in variables}
+    primary = _primary_time(by_name)
+    dims = _Dims(by_name, primary)
+
+    coordinate_names: set[str] = set()
+    label_owner: dict[str, tuple[str, ...]] = {}
+    for var in variables:
+        var_dims = dims.dims(var)
+        offset = 1 if var.record_varying else 0
+        for axis, name in var.depends.items():
+            dim_index = axis - 1 + offset
+            if dim_index < len(var_dims) and var_dims[dim_index] == name:
+                coordinate_names.add(name)
+        for axis, name in var.labels:
+            label = by_name.get(name)
+            dim_index = axis - 1 + offset
+            if (label is None or label.record_varying or dim_index >= len(var_dims)
+                    or label.values.shape != (var.values.shape[dim_index],)):
+                continue
+            label_owner.setdefault(name, (var_dims[dim_index],))
+    if primary:
+        coordinate_names.add(primary)
+    coordinate_names |= {name for name in dims.time_axes if name in by_name and by_name[name].is_time}
+
+    data_vars: dict[str, xr.Variable] = {}
+    coords: dict[str, xr.Variable] = {}
+    for var in variables:
+        var_dims = label_owner.get(var.name) or dims.dims(var)
+        attrs = cf_attrs({k: to_attr(v) for k, v in var.attrs.items()})
+        name = var.name
+        if name == primary:
+            attrs["archive_name"] = name
+            name = TIME
+        variable = xr.Variable(var_dims, _mask_fill(var), attrs)
+        if var.name in coordinate_names or var.name in label_owner:
+            coords[name] = variable
+        else:
+            data_vars[name] = variable
+
+    attrs = {key: to_attr(value) for key, value in global_attrs.items()}
+    attrs.update({key: value for key, value in normalised.items() if value not in (None, "", [])})
+    return xr.Dataset(data_vars, coords=coords, attrs=attrs)

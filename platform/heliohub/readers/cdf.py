@@ -1,0 +1,158 @@
+"""CDF: the Cluster Science Archive's CDF deliveries and ISTP CDFs (Solar Orbiter, Ulysses, ...).
+
+Decoding is pycdfpp's (compressed files, row and column majority, CDF_EPOCH, CDF_EPOCH16 and TT2000 with leap
+seconds); this module maps what it decodes onto heliohub's convention.
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Any
+
+import numpy as np
+import pycdfpp
+import xarray as xr
+
+from ..errors import FileReadError
+from ..sources import Source
+from .assemble import RawVariable, assemble
+
+_MAGIC = (b"\xcd\xf3\x00\x01", b"\xcd\xf2\x60\x02", b"\x00\x00\xff\xff")
+_TIME_TYPES = {pycdfpp.DataType.CDF_EPOCH, pycdfpp.DataType.CDF_EPOCH16, pycdfpp.DataType.CDF_TIME_TT2000}
+_LABEL_KEY = re.compile(r"^(?:LABL_PTR|LABEL|REPRESENTATION)_(\d+)$")
+_DEPEND_KEY = re.compile(r"^DEPEND_(\d+)$")
+
+
+class CdfReader:
+    """Reads CDF files (versions 2.5 to 3.x, compressed or not) through pycdfpp."""
+
+    name = "CDF"
+
+    def can_read(self, source: Source) -> bool:
+        """A CDF starts with one of the format's magic numbers."""
+        return source.data[:4] in _MAGIC
+
+    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
+        try:
+            cdf = pycdfpp.load(source.data)
+        except Exception as error:  # pycdfpp raises bare RuntimeErrors on damaged files
+            cdf = None
+            reason = str(error) or type(error).__name__
+        else:
+            reason = "pycdfpp could not decode it"
+        if cdf is None:
+            raise FileReadError(source.path, f"corrupt or truncated CDF ({reason})",
+                                hint="download the file again")
+        names = {name for name, _ in cdf.items()}
+        raw = []
+        for name, variable in cdf.items():
+            try:
+                raw.append(_raw_variable(name, variable, names))
+            except (RuntimeError, ValueError) as error:
+                raise FileReadError(source.path, f"corrupt or truncated CDF: {error}", variable=name,
+                                    hint="download the file again") from error
+        global_attrs = {name: _attribute_value(list(attr)) for name, attr in cdf.attributes.items()}
+        return assemble(raw, global_attrs, _normalised(global_attrs, source))
+
+
+def _attribute_value(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_attribute_value(v) for v in value]
+    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+        return [str(v) for v in value]
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if isinstance(value, np.datetime64):
+        return str(value)
+    return value
+
+
+def _values(variable: pycdfpp.Variable) -> np.ndarray:
+    kind = variable.type
+    if kind in _TIME_TYPES:
+        return pycdfpp.to_datetime64(variable).astype("datetime64[ns]")
+    if kind in (pycdfpp.DataType.CDF_CHAR, pycdfpp.DataType.CDF_UCHAR):
+        values = np.asarray(variable.values_encoded)
+        return np.vectorize(lambda s: s.rstrip("\x00 "), otypes=[object])(values) if values.size else \
+            values.astype(object)
+    return np.asarray(variable.values)
+
+
+def _raw_variable(name: str, variable: pycdfpp.Variable, names: set[str]) -> RawVariable:
+    attrs = {key: _attribute_value(attr.value) for key, attr in variable.attributes.items()}
+    values = _values(variable)
+    record_varying = not variable.is_nrv
+    if not record_varying:
+        record_shape = values.shape[1:]
+        if values.shape[0] == 0:
+            values = _absent(variable, record_shape)
+        else:
+            values = values[0]
+    fill = attrs.get("FILLVAL")
+    if isinstance(fill, list):
+        fill = fill[0] if len(fill) == 1 else None
+    depends: dict[int, str] = {}
+    labels: list[tuple[int, str]] = []
+    for key, value in attrs.items():
+        if not isinstance(value, str) or value not in names:
+            continue
+        if match := _DEPEND_KEY.match(key):
+            if int(match.group(1)) >= 1:
+                depends[int(match.group(1))] = value
+        elif match := _LABEL_KEY.match(key):
+            labels.append((int(match.group(1)), value))
+    deltas = tuple(v for k, v in attrs.items()
+                   if k in ("DELTA_PLUS", "DELTA_MINUS", "DELTA_PLUS_VAR", "DELTA_MINUS_VAR")
+                   and isinstance(v, str) and v in names)
+    depend_0 = attrs.get("DEPEND_0") if isinstance(attrs.get("DEPEND_0"), str) else None
+    return RawVariable(name, values, record_varying, attrs, fill=None if values.dtype.kind == "M" else fill,
+                       depend_0=depend_0, depends=depends, labels=labels, deltas=tuple(dict.fromkeys(deltas)))
+
+
+def _absent(variable: pycdfpp.Variable, shape: tuple[int, ...]) -> np.ndarray:
+    """A non-record-varying variable with no record written (a master CDF): what CDF reads back is pad."""
+    kind = variable.type
+    if kind in (pycdfpp.DataType.CDF_CHAR, pycdfpp.DataType.CDF_UCHAR):
+        return np.full(shape, "", dtype=object)
+    if kind in _TIME_TYPES:
+        return np.full(shape, np.datetime64("NaT", "ns"))
+    dtype = np.asarray(variable.values).dtype
+    if dtype.kind == "f":
+        return np.full(shape, np.nan, dtype=dtype)
+    return np.zeros(shape, dtype=dtype)
+
+
+def _first(attrs: dict[str, Any], *names: str) -> str | None:
+    upper = {key.upper(): value for key, value in attrs.items()}
+    for name in names:
+        value = upper.get(name.upper())
+        if isinstance(value, list):
+            value = " ".join(str(v).strip() for v in value if str(v).strip())
+        if value is not None and str(value).strip():
+            return str(value).strip()
+    return None
+
+
+def _long(value: str | None) -> str | None:
+    """ISTP writes 'SHORT>Long name': keep the long name."""
+    return value.split(">", 1)[-1].strip() if value else None
+
+
+def _short(value: str | None) -> str | None:
+    return value.split(">", 1)[0].strip() if value else None
+
+
+def _normalised(attrs: dict[str, Any], source: Source) -> dict[str, Any]:
+    return {
+        "dataset_id": _first(attrs, "DATASET_ID", "Logical_source"),
+        "mission": _first(attrs, "MISSION", "Mission_group") or _long(_first(attrs, "Source_name")),
+        "observatory": _first(attrs, "OBSERVATORY") or _long(_first(attrs, "Source_name")),
+        "instrument": _first(attrs, "INSTRUMENT_NAME", "EXPERIMENT") or _short(_first(attrs, "Descriptor")),
+        "dataset_version": _first(attrs, "DATASET_VERSION", "Data_version"),
+        "file_version": _first(attrs, "VERSION_NUMBER", "Data_version"),
+        "logical_file_id": _first(attrs, "LOGICAL_FILE_ID", "Logical_file_id"),
+        "title": _first(attrs, "DATASET_TITLE", "Logical_source_description"),
+        "acknowledgement": _first(attrs, "ACKNOWLEDGEMENT", "Acknowledgement"),
+        "source_file": source.name,
+        "source_format": "CDF",
+    }

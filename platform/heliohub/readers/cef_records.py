@@ -1,0 +1,281 @@
+"""The data section of a CEF file: records to typed numpy arrays.
+
+The records are comma-separated values, so the bulk of the work is pandas' C CSV tokenizer. What pandas cannot
+know about CEF is done first, on the raw bytes: cutting at ``DATA_UNTIL``, dropping ``!`` comments, and turning
+end-of-record markers (records may span lines) into one record per line. Errors are then located precisely by a
+slow, exact pass (:func:`_diagnose`) that runs only when the fast one has already failed.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from ..errors import FileReadError
+from .cef_header import Header, Variable, split_values
+
+_DTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT": np.int32, "BYTE": np.int8}
+_PARSE = {"FLOAT": np.float64, "DOUBLE": np.float64, "INT": np.int64, "BYTE": np.int64}
+_COMMENT_LINES = re.compile(rb"^[ \t]*![^\n]*\n?", re.MULTILINE)
+_COMMENTS = re.compile(rb"![^\n]*")
+_RECORDS_TRAILER = re.compile(rb"^[ \t]*!\s*RECORDS\s*=\s*(\d+)", re.MULTILINE | re.IGNORECASE)
+
+
+def numpy_dtype(value_type: str) -> np.dtype:
+    """The numpy dtype heliohub gives a CEF VALUE_TYPE (FLOAT is single precision, as in the archive's CDFs)."""
+    if value_type in _DTYPES:
+        return np.dtype(_DTYPES[value_type])
+    if value_type in ("ISO_TIME", "ISO_TIME_RANGE"):
+        return np.dtype("datetime64[ns]")
+    return np.dtype(object)
+
+
+def data_section(header: Header, data: bytes) -> tuple[bytes, int | None]:
+    """The bytes of the records (up to the ``DATA_UNTIL`` line) and the ``!RECORDS=`` count if one is given."""
+    section = data[header.data_offset:]
+    if header.data_until.upper() != "EOF":
+        until = re.compile(rb"^[ \t]*" + re.escape(header.data_until.encode()) + rb"[ \t]*\r?$",
+                           re.MULTILINE | re.IGNORECASE)
+        match = until.search(section)
+        if match is None:
+            raise FileReadError(header.path, f"the data never reach their end line {header.data_until!r} "
+                                "(DATA_UNTIL)", hint="the file looks truncated; fetch it again")
+        section = section[:match.start()]
+    trailer = _RECORDS_TRAILER.search(section) if b"!" in section else None
+    return section, int(trailer.group(1)) if trailer else None
+
+
+def _normalise(section: bytes, marker: str | None, header: Header) -> bytes:
+    """One record per line, no comments, no markers; quoted text converted to CSV's double quotes."""
+    if b"\r" in section:
+        section = section.replace(b"\r\n", b"\n")
+    if b'"' in section or b"'" in section:
+        return _normalise_quoted(section, marker, header)
+    if b"!" in section:
+        section = _COMMENT_LINES.sub(b"", section)
+        if b"!" in section:
+            section = _COMMENTS.sub(b"", section)
+    if marker:
+        mark = marker.encode()
+        if section[section.rfind(mark) + 1:].strip():
+            raise FileReadError(header.path, f"the last record is not ended by {marker!r}",
+                                line=_last_line(header, section), hint="the file looks truncated")
+        return section.replace(b"\n", b" ").replace(mark, b"\n")
+    if section.strip() and not section.endswith(b"\n"):
+        raise FileReadError(header.path, "the last record has no end of line", line=_last_line(header, section),
+                            hint="the file looks truncated")
+    return section
+
+
+def _normalise_quoted(section: bytes, marker: str | None, header: Header) -> bytes:
+    # Quote-aware, so a marker, comma or '!' inside quoted text is left alone. Slower (a callback per token),
+    # which is why files without quotes take the plain byte replacements above.
+    mark = marker.encode() if marker else None
+    pattern = rb"\"[^\"\n]*\"|'[^'\n]*'|![^\n]*|[\"']|\n" + (rb"|" + re.escape(mark) if mark else b"")
+    def replace(match: re.Match[bytes]) -> bytes:
+        token = match.group()
+        if token in (b'"', b"'"):
+            line = header.data_line + section.count(b"\n", 0, match.start())
+            raise FileReadError(header.path, "unterminated quoted text", line=line,
+                                hint="the file is corrupt or truncated")
+        if token == b"\n":
+            return b" " if mark else b"\n"
+        if mark and token == mark:
+            return b"\n"
+        if token.startswith(b"!"):
+            return b""
+        if token.startswith(b"'"):
+            return b'"' + token[1:-1].replace(b'"', b'""') + b'"'
+        return token
+
+    out = re.sub(pattern, replace, section)
+    if mark:
+        if out[out.rfind(b"\n") + 1:].strip():
+            raise FileReadError(header.path, f"the last record is not ended by {marker!r}",
+                                line=_last_line(header, section), hint="the file looks truncated")
+    elif section.strip() and not section.endswith(b"\n"):
+        raise FileReadError(header.path, "the last record has no end of line", line=_last_line(header, section),
+                            hint="the file looks truncated")
+    return out
+
+
+def _last_line(header: Header, section: bytes) -> int:
+    return header.data_line + section.rstrip(b"\n").count(b"\n")
+
+
+def parse_records(header: Header, data: bytes) -> dict[str, np.ndarray]:
+    """Parse every record-varying variable of the file into an array of shape ``(records, *SIZES)``."""
+    columns = [v for v in header.variables if v.constant is None]
+    section, expected = data_section(header, data)
+    table = _normalise(section, header.record_marker, header)
+    n_fields = sum(v.n_fields for v in columns)
+    if not table.strip():
+        frame = None
+    else:
+        dtypes: dict[int, type] = {}
+        position = 0
+        for var in columns:
+            parse = _PARSE.get(var.value_type, object)
+            for k in range(var.n_fields):
+                dtypes[position + k] = parse
+            position += var.n_fields
+        try:
+            frame = pd.read_csv(
+                io.BytesIO(table), header=None, names=range(n_fields), dtype=dtypes, engine="c",
+                skipinitialspace=True, na_filter=False, quotechar='"', doublequote=True, index_col=False,
+                skip_blank_lines=True,
+            )
+        except (ValueError, pd.errors.ParserError) as error:
+            _diagnose(header, section, columns)
+            raise FileReadError(header.path, f"the records do not parse: {error}") from error
+
+    out: dict[str, np.ndarray] = {}
+    records = 0 if frame is None else len(frame)
+    if expected is not None and expected != records:
+        raise FileReadError(header.path, f"{records} records read but the file's !RECORDS= trailer says "
+                            f"{expected}", hint="the file is truncated or corrupt")
+    position = 0
+    for var in columns:
+        width = var.n_fields
+        if frame is None:
+            block = np.empty((0, width), dtype=object)
+        else:
+            block = frame.iloc[:, position:position + width].to_numpy()
+        try:
+            out[var.name] = _typed(var, block, records)
+        except ValueError as error:
+            _diagnose(header, section, columns)
+            raise FileReadError(header.path, f"a value does not parse: {error}", variable=var.name) from error
+        position += width
+    return out
+
+
+def _typed(var: Variable, block: np.ndarray, records: int) -> np.ndarray:
+    kind = var.value_type
+    shape = (records, *var.shape)
+    if kind in _DTYPES:
+        return block.astype(_DTYPES[kind]).reshape(shape)
+    fill = fill_text(var)
+    if kind == "ISO_TIME":
+        return parse_times(block.ravel(), fill).reshape(shape)
+    if kind == "ISO_TIME_RANGE":
+        if records == 0:
+            return np.empty((*shape, 2), dtype="datetime64[ns]")
+        parts = np.char.partition(block.ravel().astype(str), "/")
+        if (parts[:, 1] != "/").any():
+            raise ValueError("a time range without '/'")
+        start = parse_times(parts[:, 0], fill.partition("/")[0])
+        stop = parse_times(parts[:, 2], fill.partition("/")[2])
+        return np.stack([start, stop], axis=-1).reshape((*shape, 2))
+    if block.size and any(isinstance(v, float) for v in block[:, -1]):
+        raise ValueError("a record has too few values")
+    return block.astype(object).reshape(shape)
+
+
+def fill_text(var: Variable) -> str:
+    """The variable's FILLVAL as written (without quotes)."""
+    values = var.attrs.get("FILLVAL")
+    return values[0].text.strip() if values else ""
+
+
+def parse_times(strings: np.ndarray, fill: str) -> np.ndarray:
+    """ISO times (any number of fraction digits, trailing Z) to UTC datetime64[ns]; fill values to NaT.
+
+    A value is fill when it equals ``fill``, or when ``fill`` is in the year 9999 (the archive's convention, and
+    beyond datetime64[ns] anyway) and the value is too. Anything else that is not a time raises ValueError.
+    """
+    if strings.size == 0:
+        return np.empty(0, dtype="datetime64[ns]")
+    parsed = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", utc=True, errors="coerce")
+    values = parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
+    bad = np.flatnonzero(np.isnat(values))
+    year_9999 = fill.startswith("9999")
+    for index in bad:
+        text = str(strings[index]).strip()
+        if text != fill and not (year_9999 and text.startswith("9999")):
+            raise ValueError(f"{text!r} is not an ISO time")
+    return values
+
+
+def iter_records(header: Header, section: bytes) -> Iterator[tuple[int, list[str]]]:
+    """Yield (first line number, field texts) for each record, exactly and slowly; for locating errors."""
+    marker = header.record_marker
+    pending: list[str] = []
+    start = None
+    text = section.decode("utf-8", "replace")
+    for offset, line in enumerate(text.split("\n")):
+        number = header.data_line + offset
+        body, ended = _strip_line(line, marker, header.path, number)
+        if not body.strip() and not pending:
+            if ended:
+                raise FileReadError(header.path, "an empty record", line=number)
+            continue
+        if start is None:
+            start = number
+        pending.append(body)
+        if marker is None or ended:
+            values, _ = split_values(" ".join(pending), header.path, start)
+            yield start, [v.text for v in values]
+            pending, start = [], None
+    if pending and " ".join(pending).strip():
+        raise FileReadError(header.path, "the last record is not ended", line=start,
+                            hint="the file looks truncated")
+
+
+def _strip_line(line: str, marker: str | None, path: str, number: int) -> tuple[str, bool]:
+    quote = None
+    for i, char in enumerate(line):
+        if quote:
+            if char == quote:
+                quote = None
+        elif char in "\"'":
+            quote = char
+        elif char == "!":
+            return line[:i], False
+        elif marker is not None and char == marker:
+            if line[i + 1:].strip() and not line[i + 1:].strip().startswith("!"):
+                raise FileReadError(path, f"text after the end-of-record marker {marker!r}", line=number)
+            return line[:i], True
+    if quote:
+        raise FileReadError(path, "unterminated quoted text", line=number)
+    return line, False
+
+
+def _diagnose(header: Header, section: bytes, columns: list[Variable]) -> None:
+    """Find the first bad record or value and raise a FileReadError naming its line and variable."""
+    expected = sum(v.n_fields for v in columns)
+    for line, fields in iter_records(header, section):
+        if len(fields) != expected:
+            raise FileReadError(header.path, f"a record has {len(fields)} values where the header's variables "
+                                f"need {expected}", line=line,
+                                hint="the record is truncated, or the header does not describe the data")
+        position = 0
+        for var in columns:
+            for text in fields[position:position + var.n_fields]:
+                    _check_value(header.path, var, text, line)
+            position += var.n_fields
+
+
+def _check_value(path: str, var: Variable, text: str, line: int) -> None:
+    kind = var.value_type
+    fill = fill_text(var)
+    try:
+        if kind in ("FLOAT", "DOUBLE"):
+            float(text)
+        elif kind in ("INT", "BYTE"):
+            int(text)
+        elif kind == "ISO_TIME":
+            parse_times(np.array([text], dtype=object), fill)
+        elif kind == "ISO_TIME_RANGE":
+            start, slash, stop = text.partition("/")
+            if not slash:
+                raise ValueError(text)
+            parse_times(np.array([start], dtype=object), fill.partition("/")[0])
+            parse_times(np.array([stop], dtype=object), fill.partition("/")[2])
+    except ValueError as error:
+        raise FileReadError(path, f"{text!r} is not a valid {kind} value", line=line,
+                            variable=var.name) from error

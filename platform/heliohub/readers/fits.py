@@ -1,0 +1,212 @@
+"""FITS: SOHO (EIT, LASCO, MDI) and PROBA-2 (SWAP) images, PROBA-2 LYRA binary-table light curves.
+
+Images become ``image(time, y, x)`` with one frame, and each frame's full FITS header kept as text in
+``fits_header(time)`` so that ``sunpy.map.Map((image, header))`` rebuilds it exactly (see
+:func:`heliohub.frame_to_map`). Light curves become one variable per table column along ``time``.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import warnings
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+from astropy.io import fits
+from astropy.utils.exceptions import AstropyWarning
+
+from ..errors import FileReadError
+from ..sources import Source
+
+_NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
+# Keywords describing the observation, given as per-frame variables (the full header is kept beside them).
+_FRAME_KEYWORDS = {"WAVELNTH": "wavelength", "EXPTIME": "exposure_time"}
+
+
+class FitsReader:
+    """Reads FITS image files and LYRA binary-table light curves through astropy."""
+
+    name = "FITS"
+
+    def can_read(self, source: Source) -> bool:
+        """A FITS file starts with the card ``SIMPLE  =``."""
+        return source.data.startswith(b"SIMPLE  =")
+
+    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", AstropyWarning)
+                with fits.open(io.BytesIO(source.data), memmap=False) as hdus:
+                    hdus.verify("silentfix")
+                    image = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2),
+                                 None)
+                    if image is not None:
+                        return _image_dataset(image, hdus[0].header, source)
+                    table = next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
+                    if table is not None:
+                        return _table_dataset(table, hdus[0].header, source)
+        except (OSError, ValueError, TypeError, IndexError, fits.VerifyError) as error:
+            raise FileReadError(source.path, f"corrupt or truncated FITS ({error})",
+                                hint="download the file again") from error
+        raise FileReadError(source.path, "the FITS file holds neither an image nor a binary table")
+
+
+def _merged_header(header: fits.Header, primary: fits.Header) -> fits.Header:
+    """The extension's header, with the primary header's cards it lacks (the FITS inheritance convention)."""
+    merged = header.copy()
+    for card in primary.cards:
+        if card.keyword and card.keyword not in merged and card.keyword not in ("SIMPLE", "EXTEND", "NAXIS"):
+            merged.append(card)
+    return merged
+
+
+def _observation_time(header: fits.Header, path: str) -> np.datetime64:
+    text = header.get("DATE-OBS") or header.get("DATE_OBS")
+    if not text:
+        raise FileReadError(path, "no DATE-OBS (or DATE_OBS) keyword: the observation time is unknown")
+    text = str(text).strip()
+    if "T" not in text and header.get("TIME-OBS"):
+        text = f"{text}T{header['TIME-OBS']}"
+    try:
+        stamp = pd.Timestamp(text)
+    except ValueError as error:
+        raise FileReadError(path, f"DATE-OBS {text!r} is not a time") from error
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert(None)
+    return np.datetime64(stamp.as_unit("ns").asm8, "ns")
+
+
+def _header_attrs(header: fits.Header) -> dict[str, Any]:
+    attrs: dict[str, Any] = {}
+    for card in header.cards:
+        key = card.keyword
+        if not key or key in ("COMMENT", "HISTORY", "") or key in attrs:
+            continue
+        value = card.value
+        if isinstance(value, (bool, np.bool_)):
+            value = bool(value)
+        elif isinstance(value, fits.card.Undefined) or value is None:
+            continue
+        attrs[key] = value
+    return attrs
+
+
+def _word(value: Any) -> str:
+    return _NOT_WORD.sub("_", str(value).strip()).strip("_").upper()
+
+
+def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
+    """The documented dataset ID rule for files with no ID of their own.
+
+    ``<TELESCOP>_<INSTRUME>[_<DETECTOR>][_<WAVELNTH>]`` for images (DETECTOR when it differs from INSTRUME,
+    WAVELNTH as an integer), and ``<TELESCOP>_<INSTRUME>_LEV<LEVEL>`` for light curves, all upper case:
+    SOHO_EIT_195, SOHO_LASCO_C2, SOHO_MDI_6768, PROBA2_SWAP_174, PROBA2_LYRA_LEV2.
+    """
+    parts = [_word(header.get("TELESCOP", "UNKNOWN")), _word(header.get("INSTRUME", "UNKNOWN"))]
+    if table:
+        level = header.get("LEVEL")
+        if level is not None and str(level).strip():
+            parts.append(f"LEV{_word(level)}")
+        return "_".join(parts)
+    detector = header.get("DETECTOR")
+    if detector and _word(detector) not in parts:
+        parts.append(_word(detector))
+    wavelength = header.get("WAVELNTH")
+    if isinstance(wavelength, (int, float)) and not isinstance(wavelength, bool) and wavelength > 0:
+        parts.append(str(round(wavelength)))
+    return "_".join(parts)
+
+
+def _normalised(header: fits.Header, source: Source, dataset_id: str) -> dict[str, Any]:
+    observatory = str(header.get("TELESCOP") or header.get("OBSRVTRY") or "").strip()
+    instrument = str(header.get("INSTRUME") or "").strip()
+    detector = str(header.get("DETECTOR") or "").strip()
+    if detector and detector != instrument:
+        instrument = f"{instrument} {detector}".strip()
+    wavelength = header.get("WAVELNTH")
+    band = f"{wavelength} {header.get('WAVEUNIT', 'Angstrom')}" if wavelength else ""
+    return {
+        "dataset_id": dataset_id,
+        "mission": observatory,
+        "observatory": observatory,
+        "instrument": instrument,
+        "title": " ".join(p for p in (observatory, instrument, band) if p),
+        "source_file": source.name,
+        "source_format": "FITS",
+    }
+
+
+def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, source: Source) -> xr.Dataset:
+    header = _merged_header(hdu.header, primary) if hdu.header is not primary else hdu.header
+    data = np.asarray(hdu.data)
+    if data.ndim > 2:
+        data = data.reshape(-1, *data.shape[-2:])[0] if data.shape[:-2] == (1,) * (data.ndim - 2) else data
+    if data.ndim != 2:
+        raise FileReadError(source.path, f"a {data.ndim}-dimensional image; heliohub reads 2-D frames")
+    blank = header.get("BLANK")
+    if data.dtype.kind == "f":
+        data = data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64, copy=False)
+    frame_attrs = {"units": str(header["BUNIT"]).strip()} if header.get("BUNIT") else {}
+    if blank is not None:
+        frame_attrs["BLANK"] = blank
+    frame_attrs["long_name"] = f"{header.get('INSTRUME', '')} image".strip()
+    time = _observation_time(header, source.path)
+    dataset_id = fits_dataset_id(header)
+    variables: dict[str, xr.Variable] = {
+        "image": xr.Variable(("time", "y", "x"), data[np.newaxis], frame_attrs),
+        "fits_header": xr.Variable(("time",), np.array([header.tostring(sep="\n")], dtype=object),
+                                   {"long_name": "the frame's FITS header", "description":
+                                    "pass with the frame to sunpy.map.Map((image, header)) to rebuild the map"}),
+    }
+    for keyword, name in _FRAME_KEYWORDS.items():
+        if isinstance(header.get(keyword), (int, float)) and not isinstance(header.get(keyword), bool):
+            units = {"WAVELNTH": str(header.get("WAVEUNIT", "Angstrom")), "EXPTIME": "s"}[keyword]
+            variables[name] = xr.Variable(("time",), np.array([float(header[keyword])]),
+                                          {"units": units, "FITS_KEYWORD": keyword})
+    attrs = _header_attrs(header)
+    attrs.update({k: v for k, v in _normalised(header, source, dataset_id).items() if v})
+    coords = {"time": xr.Variable(("time",), np.array([time]), {"long_name": "observation time (DATE-OBS)"})}
+    return xr.Dataset(variables, coords=coords, attrs=attrs)
+
+
+def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) -> xr.Dataset:
+    header = _merged_header(hdu.header, primary)
+    table = hdu.data
+    names = list(table.columns.names)
+    if not names or names[0].upper() != "TIME":
+        raise FileReadError(source.path, f"a binary table whose first column is {names[:1]}, not TIME; "
+                            "heliohub reads LYRA-style light curves")
+    start = _observation_time(primary if primary.get("DATE-OBS") else header, source.path)
+    unit = str(header.get("TUNIT1", "")).strip().lower()
+    level = str(header.get("LEVEL", "")).strip()
+    if unit in ("", "s") and not (unit == "" and level == "3"):
+        scale = 1e9
+    elif unit == "min" or (unit == "" and level == "3"):
+        scale = 60e9
+    else:
+        raise FileReadError(source.path, f"TIME column in unknown unit {header.get('TUNIT1')!r}",
+                            hint="LYRA level 2 gives seconds, level 3 minutes")
+    offsets = np.asarray(table.field(0), dtype=np.float64)
+    times = start + np.round(offsets * scale).astype("timedelta64[ns]")
+    variables: dict[str, xr.Variable] = {}
+    for index, name in enumerate(names[1:], start=2):
+        column = np.asarray(table.field(index - 1))
+        if column.dtype.kind in "SU":
+            column = column.astype(str).astype(object)
+        elif column.dtype.byteorder == ">":
+            column = column.astype(column.dtype.newbyteorder("="))
+        attrs: dict[str, Any] = {"FITS_COLUMN": name}
+        unit_text = header.get(f"TUNIT{index}")
+        if unit_text:
+            attrs["units"] = str(unit_text).strip()
+        elif name.upper().startswith("CHANNEL") and str(header.get("INSTRUME", "")).strip() == "LYRA":
+            attrs["units"] = "W m-2"  # LYRA's irradiance unit; its level 2 tables do not say it
+        variables[name] = xr.Variable(("time",), column, attrs)
+    dataset_id = fits_dataset_id(header, table=True)
+    attrs = _header_attrs(header)
+    attrs.update({k: v for k, v in _normalised(header, source, dataset_id).items() if v})
+    time_attrs = {"long_name": "DATE-OBS + TIME column", "TIME_UNIT": "min" if scale == 60e9 else "s"}
+    return xr.Dataset(variables, coords={"time": xr.Variable(("time",), times, time_attrs)}, attrs=attrs)
