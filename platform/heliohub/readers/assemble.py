@@ -226,6 +226,12 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
         var_dims = label_owner.get(var.name) or dims.dims(var)
         attrs = cf_attrs({k: to_attr(v) for k, v in var.attrs.items()})
         name = var.name
+        if name == primary and var.values.ndim == 2:
+            # A time axis given as ISO_TIME_RANGE: "time" is each range's start, the ranges are its CF bounds.
+            coords[TIME] = xr.Variable((TIME,), var.values[:, 0], {
+                "archive_name": name, "bounds": name, "long_name": "start of each record's time range"})
+            data_vars[name] = xr.Variable(var_dims, var.values, attrs)
+            continue
         if name == primary:
             attrs["archive_name"] = name
             name = TIME

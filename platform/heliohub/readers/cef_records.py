@@ -20,6 +20,8 @@ from .cef_header import Header, Variable, split_values
 
 _DTYPES = {"FLOAT": np.float32, "DOUBLE": np.float64, "INT": np.int32, "BYTE": np.int8}
 _PARSE = {"FLOAT": np.float64, "DOUBLE": np.float64, "INT": np.int64, "BYTE": np.int64}
+_NS_MIN = np.datetime64("1677-09-22", "us")
+_NS_MAX = np.datetime64("2262-04-11", "us")
 _COMMENT_LINES = re.compile(rb"^[ \t]*![^\n]*\n?", re.MULTILINE)
 _COMMENTS = re.compile(rb"![^\n]*")
 _RECORDS_TRAILER = re.compile(rb"^[ \t]*!\s*RECORDS\s*=\s*(\d+)", re.MULTILINE | re.IGNORECASE)
@@ -191,14 +193,18 @@ def parse_times(strings: np.ndarray, fill: str) -> np.ndarray:
     if strings.size == 0:
         return np.empty(0, dtype="datetime64[ns]")
     parsed = pd.to_datetime(pd.Series(strings, dtype=object), format="ISO8601", utc=True, errors="coerce")
-    values = parsed.dt.tz_convert(None).to_numpy(dtype="datetime64[ns]")
-    bad = np.flatnonzero(np.isnat(values))
+    # pandas picks the resolution it needs (microseconds for year 9999), so check the range before going to ns.
+    values = parsed.dt.tz_convert(None).to_numpy()
+    bad_mask = np.isnat(values) | (values < _NS_MIN) | (values > _NS_MAX)
     year_9999 = fill.startswith("9999")
-    for index in bad:
+    for index in np.flatnonzero(bad_mask):
         text = str(strings[index]).strip()
         if text != fill and not (year_9999 and text.startswith("9999")):
-            raise ValueError(f"{text!r} is not an ISO time")
-    return values
+            raise ValueError(f"{text!r} is not an ISO time within 1678-2261")
+    if bad_mask.any():
+        values = values.copy()
+        values[bad_mask] = np.datetime64("NaT")
+    return values.astype("datetime64[ns]")
 
 
 def iter_records(header: Header, section: bytes) -> Iterator[tuple[int, list[str]]]:
