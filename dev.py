@@ -33,7 +33,7 @@ def run(*command: str | os.PathLike[str], **kwargs) -> None:
 
 def ensure_venv() -> Path:
     """Create .venv and install the locked environment plus heliohub (editable) when anything changed."""
-    if sys.version_info < (3, 11):
+    if sys.version_info < (3, 11):  # noqa: UP036 - dev.py runs under whatever python3 the machine has
         sys.exit(f"heliohub needs Python 3.11 or newer; this is {sys.version.split()[0]}")
     if not venv_python().exists():
         run(sys.executable, "-m", "venv", VENV)

@@ -2,6 +2,7 @@
 
 from .errors import FileReadError, HeliohubError, HeliohubWarning, IncludeNotFoundError, UnknownFormatError
 from .readers import read_file
+from .solar import frame_header, frame_to_map
 
 __version__ = "0.1.0"
 
@@ -12,5 +13,7 @@ __all__ = [
     "IncludeNotFoundError",
     "UnknownFormatError",
     "__version__",
+    "frame_header",
+    "frame_to_map",
     "read_file",
 ]

@@ -16,6 +16,7 @@ The convention (written down for users in ``docs/conventions.md``):
 
 from __future__ import annotations
 
+import datetime
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -55,7 +56,15 @@ class RawVariable:
 
 
 def to_attr(value: Any) -> Any:
-    """A JSON-able attribute value: numpy scalars to Python, one-element lists to their element."""
+    """A JSON-able attribute value: numpy scalars to Python, times to ISO text, one-element lists to their element.
+
+    Attributes must survive a round trip through Zarr's JSON metadata unchanged.
+    """
+    if isinstance(value, np.datetime64 | datetime.datetime | datetime.date):
+        return str(np.datetime64(value, "ns")) if not isinstance(value, np.datetime64) or not np.isnat(value) \
+            else "NaT"
+    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
+        value = [str(v) for v in value.astype("datetime64[ns]")]
     if isinstance(value, np.ndarray):
         value = value.tolist()
     if isinstance(value, np.generic):

@@ -16,9 +16,11 @@ import xarray as xr
 from ..errors import FileReadError
 from ..sources import Source
 from .assemble import RawVariable, assemble
+from .cdf_structure import V2_MAGICS, V3_MAGIC, CdfStructureError, uncompressed_cdf
 
-_MAGIC = (b"\xcd\xf3\x00\x01", b"\xcd\xf2\x60\x02", b"\x00\x00\xff\xff")
+_MAGIC = (V3_MAGIC, *V2_MAGICS)
 _TIME_TYPES = {pycdfpp.DataType.CDF_EPOCH, pycdfpp.DataType.CDF_EPOCH16, pycdfpp.DataType.CDF_TIME_TT2000}
+_TIME_SCALARS = (pycdfpp.tt2000_t, pycdfpp.epoch, pycdfpp.epoch16)
 _LABEL_KEY = re.compile(r"^(?:LABL_PTR|LABEL|REPRESENTATION)_(\d+)$")
 _DEPEND_KEY = re.compile(r"^DEPEND_(\d+)$")
 
@@ -34,30 +36,33 @@ class CdfReader:
 
     def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
         try:
-            cdf = pycdfpp.load(source.data)
-        except Exception as error:  # pycdfpp raises bare RuntimeErrors on damaged files
-            cdf = None
-            reason = str(error) or type(error).__name__
-        else:
-            reason = "pycdfpp could not decode it"
-        if cdf is None:
-            raise FileReadError(source.path, f"corrupt or truncated CDF ({reason})",
-                                hint="download the file again")
-        names = {name for name, _ in cdf.items()}
-        raw = []
-        for name, variable in cdf.items():
-            try:
-                raw.append(_raw_variable(name, variable, names))
-            except (RuntimeError, ValueError) as error:
-                raise FileReadError(source.path, f"corrupt or truncated CDF: {error}", variable=name,
-                                    hint="download the file again") from error
-        global_attrs = {name: _attribute_value(list(attr)) for name, attr in cdf.attributes.items()}
+            data = uncompressed_cdf(source.data)
+        except CdfStructureError as error:
+            raise FileReadError(source.path, f"corrupt or truncated CDF: {error}",
+                                hint="download the file again") from None
+        variable = None
+        try:
+            cdf = pycdfpp.load(data)
+            if cdf is None:
+                raise ValueError("pycdfpp could not decode it")
+            names = {name for name, _ in cdf.items()}
+            raw = []
+            for variable, content in cdf.items():
+                raw.append(_raw_variable(variable, content, names))
+            variable = None
+            global_attrs = {name: _attribute_value(list(attr)) for name, attr in cdf.attributes.items()}
+        # pycdfpp raises bare RuntimeErrors on damaged files; damaged names and text give UnicodeDecodeErrors.
+        except (RuntimeError, ValueError, TypeError, IndexError, OverflowError) as error:
+            raise FileReadError(source.path, f"corrupt or truncated CDF ({error or type(error).__name__})",
+                                variable=variable, hint="download the file again") from error
         return assemble(raw, global_attrs, _normalised(global_attrs, source))
 
 
 def _attribute_value(value: Any) -> Any:
     if isinstance(value, list):
         return [_attribute_value(v) for v in value]
+    if isinstance(value, _TIME_SCALARS):
+        return str(value)  # ISO text of the literal value: to_datetime64 would turn fill values into NaT
     if isinstance(value, np.ndarray) and value.dtype.kind == "M":
         return [str(v) for v in value]
     if hasattr(value, "isoformat"):
@@ -84,10 +89,7 @@ def _raw_variable(name: str, variable: pycdfpp.Variable, names: set[str]) -> Raw
     record_varying = not variable.is_nrv
     if not record_varying:
         record_shape = values.shape[1:]
-        if values.shape[0] == 0:
-            values = _absent(variable, record_shape)
-        else:
-            values = values[0]
+        values = _absent(variable, record_shape) if values.shape[0] == 0 else values[0]
     fill = attrs.get("FILLVAL")
     if isinstance(fill, list):
         fill = fill[0] if len(fill) == 1 else None

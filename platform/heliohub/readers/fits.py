@@ -23,6 +23,8 @@ from ..sources import Source
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 # Keywords describing the observation, given as per-frame variables (the full header is kept beside them).
+_SINGLE_BAND_INSTRUMENTS = {"MDI"}
+_OBSERVABLES = (("continuum", "CONTINUUM"), ("magnet", "MAGNETOGRAM"), ("doppler", "DOPPLERGRAM"))
 _FRAME_KEYWORDS = {"WAVELNTH": "wavelength", "EXPTIME": "exposure_time"}
 
 
@@ -48,7 +50,9 @@ class FitsReader:
                     table = next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
                     if table is not None:
                         return _table_dataset(table, hdus[0].header, source)
-        except (OSError, ValueError, TypeError, IndexError, fits.VerifyError) as error:
+        except FileReadError:
+            raise
+        except Exception as error:  # astropy raises many types on damaged files, a private CfitsioException among them
             raise FileReadError(source.path, f"corrupt or truncated FITS ({error})",
                                 hint="download the file again") from error
         raise FileReadError(source.path, "the FITS file holds neither an image nor a binary table")
@@ -98,12 +102,19 @@ def _word(value: Any) -> str:
     return _NOT_WORD.sub("_", str(value).strip()).strip("_").upper()
 
 
+def _observable(header: fits.Header) -> str | None:
+    """MDI observes at one wavelength; its products differ by observable, named in CONTENT or DPC_OBSR."""
+    text = " ".join(str(header.get(key) or "") for key in ("CONTENT", "DPC_OBSR", "OBS_MODE")).lower()
+    return next((name for word, name in _OBSERVABLES if word in text), None)
+
+
 def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
     """The documented dataset ID rule for files with no ID of their own.
 
-    ``<TELESCOP>_<INSTRUME>[_<DETECTOR>][_<WAVELNTH>]`` for images (DETECTOR when it differs from INSTRUME,
-    WAVELNTH as an integer), and ``<TELESCOP>_<INSTRUME>_LEV<LEVEL>`` for light curves, all upper case:
-    SOHO_EIT_195, SOHO_LASCO_C2, SOHO_MDI_6768, PROBA2_SWAP_174, PROBA2_LYRA_LEV2.
+    Images: ``<TELESCOP>_<INSTRUME>[_<DETECTOR>]_<band>`` where DETECTOR appears when it differs from INSTRUME
+    and the band is the observable for single-wavelength instruments (MDI: ``CONTINUUM``, ``MAGNETOGRAM``,
+    ``DOPPLERGRAM``), else WAVELNTH as an integer when given. Light curves: ``<TELESCOP>_<INSTRUME>_LEV<LEVEL>``.
+    All upper case: SOHO_EIT_195, SOHO_LASCO_C2, SOHO_MDI_CONTINUUM, PROBA2_SWAP_174, PROBA2_LYRA_LEV2.
     """
     parts = [_word(header.get("TELESCOP", "UNKNOWN")), _word(header.get("INSTRUME", "UNKNOWN"))]
     if table:
@@ -115,7 +126,10 @@ def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
     if detector and _word(detector) not in parts:
         parts.append(_word(detector))
     wavelength = header.get("WAVELNTH")
-    if isinstance(wavelength, (int, float)) and not isinstance(wavelength, bool) and wavelength > 0:
+    observable = _observable(header) if parts[1] in _SINGLE_BAND_INSTRUMENTS else None
+    if observable:
+        parts.append(observable)
+    elif isinstance(wavelength, (int, float)) and not isinstance(wavelength, bool) and wavelength > 0:
         parts.append(str(round(wavelength)))
     return "_".join(parts)
 
