@@ -350,3 +350,32 @@ def test_corrupt_header_line_is_refused_with_its_line(tmp_path, cef_headers):
     with pytest.raises(FileReadError) as caught:
         heliohub.read_file(damaged, include_paths=cef_headers)
     assert caught.value.line == 8
+
+
+@pytest.mark.parametrize("edit", ["comment after a marker", "record over two lines", "comment line", "blank lines",
+                                  "time without Z", "spaces after commas"])
+def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
+    """The one-record-per-line fast path and the general path give the same dataset, whatever the layout."""
+    original = shared("cluster", "cef", FGM)
+    text = original.read_bytes()
+    header_end = text.index(b"\n", text.index(b"DATA_UNTIL")) + 1
+    lines = text[header_end:].split(b"\r\n")
+    if edit == "comment after a marker":
+        lines[3] += b" ! checked by hand"
+    elif edit == "record over two lines":
+        lines[5] = lines[5].replace(b",", b",\r\n", 1)
+    elif edit == "comment line":
+        lines.insert(7, b"! a comment line in the data")
+    elif edit == "blank lines":
+        lines.insert(7, b"")
+        lines.insert(7, b"   ")
+    elif edit == "time without Z":
+        lines[9] = lines[9].replace(b"Z,", b",", 1)
+    else:
+        lines = [line.replace(b",", b",  ") for line in lines]
+    edited = tmp_path / FGM
+    edited.write_bytes(text[:header_end] + b"\r\n".join(lines))
+    got = heliohub.read_file(edited, include_paths=cef_headers)
+    expected = read(FGM, cef_headers)
+    xr_testing = pytest.importorskip("xarray.testing")
+    xr_testing.assert_identical(got.drop_attrs(deep=False), expected.drop_attrs(deep=False))

@@ -1,9 +1,12 @@
 """The data section of a CEF file: records to typed numpy arrays.
 
-The records are comma-separated values, so the bulk of the work is pandas' C CSV tokenizer. What pandas cannot
-know about CEF is done first, on the raw bytes: cutting at ``DATA_UNTIL``, dropping ``!`` comments, and turning
-end-of-record markers (records may span lines) into one record per line. Errors are then located precisely by a
-slow, exact pass (:func:`_diagnose`) that runs only when the fast one has already failed.
+The records are comma-separated values, so the bulk of the work is a C CSV tokenizer. Files whose records are one
+per line, with no quotes or comments (the bulk of the archive: FGM, EFW, ...), go to pyarrow's multi-threaded CSV
+reader, which also parses ISO times; it is about 2.5 times faster than pandas' C reader on FGM records. Everything
+else goes through pandas' C reader, after what pandas cannot know about CEF is done on the raw bytes: cutting at
+``DATA_UNTIL``, dropping ``!`` comments, and turning end-of-record markers (records may span lines) into one
+record per line. Errors are located precisely by a slow, exact pass (:func:`_diagnose`) that runs only when the
+fast ones have already failed.
 """
 
 from __future__ import annotations
@@ -14,6 +17,9 @@ from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from ..errors import FileReadError
 from .cef_header import Header, Variable, split_values
@@ -24,6 +30,9 @@ _NS_MIN = np.datetime64("1677-09-22", "us")
 _NS_MAX = np.datetime64("2262-04-11", "us")
 _COMMENT_LINES = re.compile(rb"^[ \t]*![^\n]*\n?", re.MULTILINE)
 _COMMENTS = re.compile(rb"![^\n]*")
+_ARROW_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64(), "INT": pa.int32(), "BYTE": pa.int8()}
+_ARROW_BLOCK = 16 << 20
+_NON_BLANK = re.compile(rb"\S")
 _RECORDS_TRAILER = re.compile(rb"^[ \t]*!\s*RECORDS\s*=\s*(\d+)", re.MULTILINE | re.IGNORECASE)
 
 
@@ -36,19 +45,20 @@ def numpy_dtype(value_type: str) -> np.dtype:
     return np.dtype(object)
 
 
-def data_section(header: Header, data: bytes) -> tuple[bytes, int | None]:
-    """The bytes of the records (up to the ``DATA_UNTIL`` line) and the ``!RECORDS=`` count if one is given."""
-    section = data[header.data_offset:]
+def data_section(header: Header, data: bytes) -> tuple[int, int, int | None]:
+    """Where the records lie in the file (start and end offsets, up to the ``DATA_UNTIL`` line) and the
+    ``!RECORDS=`` count if one is given. Offsets rather than a slice: the section can be hundreds of MB."""
+    start, end = header.data_offset, len(data)
     if header.data_until.upper() != "EOF":
         until = re.compile(rb"^[ \t]*" + re.escape(header.data_until.encode()) + rb"[ \t]*\r?$",
                            re.MULTILINE | re.IGNORECASE)
-        match = until.search(section)
+        match = until.search(data, start)
         if match is None:
             raise FileReadError(header.path, f"the data never reach their end line {header.data_until!r} "
                                 "(DATA_UNTIL)", hint="the file looks truncated; fetch it again")
-        section = section[:match.start()]
-    trailer = _RECORDS_TRAILER.search(section) if b"!" in section else None
-    return section, int(trailer.group(1)) if trailer else None
+        end = match.start()
+    trailer = _RECORDS_TRAILER.search(data, start, end) if data.find(b"!", start, end) >= 0 else None
+    return start, end, int(trailer.group(1)) if trailer else None
 
 
 def _normalise(section: bytes, marker: str | None, header: Header) -> bytes:
@@ -112,55 +122,138 @@ def _last_line(header: Header, section: bytes) -> int:
 def parse_records(header: Header, data: bytes) -> dict[str, np.ndarray]:
     """Parse every record-varying variable of the file into an array of shape ``(records, *SIZES)``."""
     columns = [v for v in header.variables if v.constant is None]
-    section, expected = data_section(header, data)
-    table = _normalise(section, header.record_marker, header)
-    n_fields = sum(v.n_fields for v in columns)
-    if not table.strip():
-        frame = None
-    else:
-        dtypes: dict[int, type] = {}
-        position = 0
-        for var in columns:
-            parse = _PARSE.get(var.value_type, object)
-            for k in range(var.n_fields):
-                dtypes[position + k] = parse
-            position += var.n_fields
-        try:
-            frame = pd.read_csv(
-                io.BytesIO(table), header=None, names=range(n_fields), dtype=dtypes, engine="c",
-                skipinitialspace=True, na_filter=False, quotechar='"', doublequote=True, index_col=False,
-                skip_blank_lines=True,
-            )
-        except (ValueError, pd.errors.ParserError) as error:
-            _diagnose(header, section, columns)
-            raise FileReadError(header.path, f"the records do not parse: {error}") from error
-
-    out: dict[str, np.ndarray] = {}
-    records = 0 if frame is None else len(frame)
+    start, end, expected = data_section(header, data)
+    fields = _arrow_fields(data, start, end, header, columns)
+    section = None
+    if fields is None:
+        section = data[start:end]
+        fields = _pandas_fields(section, header, columns)
+    records = len(fields[0]) if fields else 0
     if expected is not None and expected != records:
         raise FileReadError(header.path, f"{records} records read but the file's !RECORDS= trailer says "
                             f"{expected}", hint="the file is truncated or corrupt")
+    out: dict[str, np.ndarray] = {}
     position = 0
     for var in columns:
         width = var.n_fields
-        if frame is None:
-            block = np.empty((0, width), dtype=object)
+        part = fields[position:position + width]
+        if not part or not records:
+            block = np.empty((records, width), dtype=object)
         else:
-            block = frame.iloc[:, position:position + width].to_numpy()
+            block = part[0][:, np.newaxis] if width == 1 else np.stack(part, axis=1)
         try:
             out[var.name] = _typed(var, block, records)
         except ValueError as error:
-            _diagnose(header, section, columns)
+            _diagnose(header, data[start:end] if section is None else section, columns)
             raise FileReadError(header.path, f"a value does not parse: {error}", variable=var.name) from error
         position += width
     return out
+
+
+def _pandas_fields(section: bytes, header: Header, columns: list[Variable]) -> list[np.ndarray]:
+    table = _normalise(section, header.record_marker, header)
+    n_fields = sum(v.n_fields for v in columns)
+    if not table.strip():
+        return [np.empty(0, dtype=object) for _ in range(n_fields)]
+    dtypes: dict[int, type] = {}
+    position = 0
+    for var in columns:
+        parse = _PARSE.get(var.value_type, object)
+        for k in range(var.n_fields):
+            dtypes[position + k] = parse
+        position += var.n_fields
+    try:
+        frame = pd.read_csv(
+            io.BytesIO(table), header=None, names=range(n_fields), dtype=dtypes, engine="c",
+            skipinitialspace=True, na_filter=False, quotechar='"', doublequote=True, index_col=False,
+            skip_blank_lines=True,
+        )
+    except (ValueError, pd.errors.ParserError) as error:
+        _diagnose(header, section, columns)
+        raise FileReadError(header.path, f"the records do not parse: {error}") from error
+    return [frame[i].to_numpy() for i in range(n_fields)]
+
+
+def _arrow_fields(data: bytes, start: int, end: int, header: Header,
+                  columns: list[Variable]) -> list[np.ndarray] | None:
+    """The fields through pyarrow when every record is one plain line; None to take the general path.
+
+    pyarrow is given the records as they are (no copy). Whatever it cannot take as one record per line fails its
+    parse or the checks below and goes to the general path: records spread over lines (wrong field count),
+    comments and quotes (wrong field count or values, or found in text fields), text after a marker.
+    """
+    if _NON_BLANK.search(data, start, end) is None:
+        return None
+    mark = header.record_marker
+    names = [f"f{i}" for i in range(sum(v.n_fields for v in columns))]
+    types, kinds = {}, []
+    for var in columns:
+        for _ in range(var.n_fields):
+            types[names[len(kinds)]] = _ARROW_TYPES.get(var.value_type, pa.string())
+            kinds.append(var)
+    if mark:
+        types[names[-1]] = pa.string()  # the last field carries the marker: checked and stripped below
+    try:
+        arrow = pa_csv.read_csv(
+            pa.BufferReader(pa.py_buffer(data)[start:end]),
+            read_options=pa_csv.ReadOptions(column_names=names, block_size=_ARROW_BLOCK),
+            parse_options=pa_csv.ParseOptions(quote_char=False, ignore_empty_lines=True),
+            convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False),
+        )
+        special = r"[\"'!]" + ("|" + re.escape(mark) if mark else "")
+        for name, var in zip(names[:-1], kinds, strict=False):
+            if types[name] == pa.string() and var.value_type != "ISO_TIME" and _any_match(arrow[name], special):
+                return None
+        if mark:
+            last = pc.utf8_rtrim_whitespace(arrow.column(names[-1]))
+            if arrow.num_rows and not pc.all(pc.ends_with(last, mark)).as_py():
+                return None
+            last = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(last, 0, -len(mark)))
+            if _any_match(last, special):
+                return None
+            kind = kinds[-1].value_type
+            arrow = arrow.set_column(len(names) - 1, names[-1],
+                                     pc.cast(last, _ARROW_TYPES[kind]) if kind in _ARROW_TYPES else last)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        return None  # the general path finds the bad value and names its line
+    fields = []
+    for name, var in zip(names, kinds, strict=True):
+        column = arrow.column(name)
+        if var.value_type == "ISO_TIME":
+            times = _arrow_times(column, fill_text(var), special)
+            if times is None:
+                return None
+            fields.append(times)
+        elif var.value_type in _ARROW_TYPES:
+            fields.append(column.to_numpy())
+        else:
+            fields.append(pc.utf8_trim_whitespace(column).to_numpy(zero_copy_only=False).astype(object))
+    return fields
+
+
+def _any_match(column: pa.ChunkedArray, pattern: str) -> bool:
+    return bool(len(column)) and pc.any(pc.match_substring_regex(column, pattern)).as_py()
+
+
+def _arrow_times(column: pa.ChunkedArray, fill: str, special: str) -> np.ndarray | None:
+    text = pc.utf8_trim_whitespace(column)
+    if not fill or fill.startswith("9999"):  # out of datetime64[ns]'s range, so never a valid time
+        try:
+            return pc.cast(text, pa.timestamp("ns", tz="UTC")).to_numpy().astype("datetime64[ns]")
+        except pa.ArrowInvalid:
+            pass  # fills, or times arrow does not read (more than 9 fraction digits, no 'Z'): pandas reads them
+    if _any_match(text, special):
+        return None
+    return parse_times(text.to_numpy(zero_copy_only=False).astype(object), fill)
 
 
 def _typed(var: Variable, block: np.ndarray, records: int) -> np.ndarray:
     kind = var.value_type
     shape = (records, *var.shape)
     if kind in _DTYPES:
-        return block.astype(_DTYPES[kind]).reshape(shape)
+        return block.astype(_DTYPES[kind], copy=False).reshape(shape)
+    if block.dtype.kind == "M":
+        return block.reshape(shape)
     fill = fill_text(var)
     if kind == "ISO_TIME":
         return parse_times(block.ravel(), fill).reshape(shape)
