@@ -1,0 +1,78 @@
+"""Reader throughput (issue 2): CEF against pandas' C CSV reader, CDF against pycdfpp, in the same run.
+
+    .venv/bin/python benchmarks/bench_readers.py      # writes benchmarks/results/readers.json
+
+Goals: CEF >= 0.8x pandas' throughput on the same bytes; CDF >= 0.5x pycdfpp's on the same files.
+"""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pycdfpp
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fgm_like  # noqa: E402
+from common import DATA, median_seconds, write_results  # noqa: E402
+
+import heliohub  # noqa: E402
+
+CEF_COPIES = 200  # 200 x the 3-day file: ~264 MB, 2.95 million records
+CDF_DAYS = 30
+_TIMES = (pycdfpp.DataType.CDF_EPOCH, pycdfpp.DataType.CDF_EPOCH16, pycdfpp.DataType.CDF_TIME_TT2000)
+
+
+def pycdfpp_decode(path: Path) -> None:
+    """The baseline: pycdfpp loads the file and decodes every variable (times to datetime64)."""
+    cdf = pycdfpp.load(str(path))
+    for _, variable in cdf.items():
+        pycdfpp.to_datetime64(variable) if variable.type in _TIMES else np.asarray(variable.values)
+
+
+def cef() -> dict[str, object]:
+    path = DATA / f"C4_CP_FGM_SPIN_x{CEF_COPIES}.cef"
+    DATA.mkdir(parents=True, exist_ok=True)
+    if not path.exists():
+        fgm_like.write_cef(path.with_suffix(".part"), CEF_COPIES)
+        path.with_suffix(".part").rename(path)
+    block = fgm_like.data_block(path)
+    headers = [str(p) for p in fgm_like.CEF_HEADERS]
+    records = heliohub.read_file(path, include_paths=headers).sizes["time"]
+    pandas_s, heliohub_s = median_seconds(
+        lambda: pd.read_csv(io.BytesIO(block), header=None, comment="$", engine="c"),
+        lambda: heliohub.read_file(path, include_paths=headers))
+    size = path.stat().st_size / 1e6
+    return {"file_mb": round(size, 1), "records": records,
+            "pandas_read_csv_s": round(pandas_s, 3), "heliohub_read_file_s": round(heliohub_s, 3),
+            "pandas_mb_per_s": round(size / pandas_s, 1), "heliohub_mb_per_s": round(size / heliohub_s, 1),
+            "ratio_vs_pandas": round(pandas_s / heliohub_s, 2), "goal": ">= 0.8",
+            "baseline": "pandas.read_csv(C engine, comment='$') on the data section already in memory; "
+                        "heliohub reads the file, its header and includes, and parses times"}
+
+
+def cdf(label: str, paths: list[Path]) -> dict[str, object]:
+    size = sum(p.stat().st_size for p in paths) / 1e6
+    pycdfpp_s, heliohub_s = median_seconds(lambda: [pycdfpp_decode(p) for p in paths],
+                                           lambda: [heliohub.read_file(p) for p in paths])
+    return {"files": label, "count": len(paths), "mb": round(size, 2),
+            "pycdfpp_s": round(pycdfpp_s, 4), "heliohub_s": round(heliohub_s, 4),
+            "pycdfpp_mb_per_s": round(size / pycdfpp_s, 1), "heliohub_mb_per_s": round(size / heliohub_s, 1),
+            "ratio_vs_pycdfpp": round(pycdfpp_s / heliohub_s, 2), "goal": ">= 0.5"}
+
+
+def main() -> None:
+    shared_cdfs = sorted(fgm_like.SHARED_DATA.glob("*/cdf/*.cdf"))
+    daily = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf", CDF_DAYS)
+    write_results("readers", {
+        "cef_fgm": cef(),
+        "cdf_daily_fgm": cdf(f"{CDF_DAYS} daily FGM-like CDFs of 21 600 records (CDF_EPOCH)", daily),
+        "cdf_shared": cdf("every CDF in ../shared/data (80 kB to 370 kB each)", shared_cdfs),
+    })
+
+
+if __name__ == "__main__":
+    main()
