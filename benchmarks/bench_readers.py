@@ -16,10 +16,9 @@ import pandas as pd
 import pycdfpp
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-import fgm_like  # noqa: E402
-from common import DATA, median_seconds, write_results  # noqa: E402
-
-import heliohub  # noqa: E402
+import fgm_like
+import heliohub
+from common import DATA, median_seconds, write_results
 
 CEF_COPIES = 200  # 200 x the 3-day file: ~264 MB, 2.95 million records
 CDF_DAYS = 30
