@@ -60,3 +60,22 @@ class IncludeNotFoundError(FileReadError):
 
 class ReaderWarning(HeliohubWarning):
     """A file was read, but something in it departs from its format's rules (named in the message)."""
+
+
+class ArchiveError(HeliohubError):
+    """The archive store cannot be reached or used: the message names the URL and the setting to fix."""
+
+
+class DatasetNotFoundError(HeliohubError, KeyError):
+    """No dataset of that ID is in the archive store; the message names the closest IDs."""
+
+    def __str__(self) -> str:  # KeyError would quote the message
+        return str(self.args[0]) if self.args else ""
+
+
+class TimeRangeError(HeliohubError, ValueError):
+    """A requested time range is not a range, or lies outside the dataset's coverage (named in the message)."""
+
+
+class IngestError(HeliohubError):
+    """A file could not go into the archive store; the message names the file, dataset and what to do."""

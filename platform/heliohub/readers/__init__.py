@@ -65,9 +65,15 @@ def read_file(path: str | os.PathLike[str], *, include_paths: list[str] | None =
     heliohub.errors.FileReadError
         On anything wrong with the file, naming the file and, where known, the line and variable.
     """
+    return read_with_source(path, include_paths=include_paths, storage_options=storage_options)[1]
+
+
+def read_with_source(path: str | os.PathLike[str], *, include_paths: list[str] | None = None,
+                     storage_options: dict[str, Any] | None = None) -> tuple[Source, xr.Dataset]:
+    """As :func:`read_file`, also returning the file's (decompressed) content, for checksums and provenance."""
     source = read_source(path, **(storage_options or {}))
     reader = reader_for(source)
-    return reader.read(source, include_paths=include_paths)
+    return source, reader.read(source, include_paths=include_paths)
 
 
-__all__ = ["READERS", "Reader", "read_file", "reader_for"]
+__all__ = ["READERS", "Reader", "read_file", "read_with_source", "reader_for"]

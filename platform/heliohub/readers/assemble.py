@@ -96,12 +96,16 @@ def _units(value: Any) -> str | None:
     return _text(value)
 
 
-def cf_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
-    """The file's attributes plus CF ``units``, ``long_name`` and ``description`` taken from them."""
+def cf_attrs(attrs: dict[str, Any], *, is_time: bool = False) -> dict[str, Any]:
+    """The file's attributes plus CF ``units``, ``long_name`` and ``description`` taken from them.
+
+    Times get no CF ``units``: their values are datetimes, and in CF (and xarray's encoding) ``units`` on a time
+    says how it is stored. The file's own ``UNITS`` stays.
+    """
     upper = {key.upper(): value for key, value in attrs.items()}
     out = dict(attrs)
     units = _units(upper.get("UNITS"))
-    if units and units.lower() not in {"unitless", "none"}:
+    if units and units.lower() not in {"unitless", "none"} and not is_time:
         out.setdefault("units", units)
     long_name = _text(upper.get("FIELDNAM")) or _text(upper.get("LABLAXIS")) or _text(upper.get("CATDESC"))
     if long_name:
@@ -233,7 +237,7 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
     coords: dict[str, xr.Variable] = {}
     for var in variables:
         var_dims = label_owner.get(var.name) or dims.dims(var)
-        attrs = cf_attrs({k: to_attr(v) for k, v in var.attrs.items()})
+        attrs = cf_attrs({k: to_attr(v) for k, v in var.attrs.items()}, is_time=var.is_time)
         name = var.name
         if name == primary and var.values.ndim == 2:
             # A time axis given as ISO_TIME_RANGE: "time" is each range's start, the ranges are its CF bounds.

@@ -1,0 +1,144 @@
+"""Where the archive store lives, and its parts: one Icechunk repository per dataset ID, and the catalog.
+
+The store is a folder or an ``s3://bucket/prefix`` URL (S3, MinIO, Ceph). Each dataset ID is a Zarr v3 group
+inside its own Icechunk repository ``<root>/<DATASET_ID>``: Icechunk gives Zarr transactions on object storage,
+so an ingest publishes all its changes in one atomic commit (a reader sees the old state or the new, never half
+of an update), concurrent ingests of one dataset are detected and retried, and a process killed mid-write leaves
+only unreferenced objects. The catalog is the repository ``<root>/_catalog``, one entry per dataset in its root
+group's attributes.
+
+The location comes from the argument or ``HELIOHUB_ARCHIVE``; S3 settings from the standard ``AWS_*`` variables
+(``AWS_ENDPOINT_URL``, ``AWS_ACCESS_KEY_ID``, ``AWS_SECRET_ACCESS_KEY``, ``AWS_SESSION_TOKEN``, ``AWS_REGION``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlparse
+
+import icechunk
+
+from .errors import ArchiveError
+
+ENVIRONMENT = "HELIOHUB_ARCHIVE"
+CATALOG = "_catalog"
+BRANCH = "main"
+_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+@dataclass(frozen=True)
+class Archive:
+    """An archive store location and the S3 settings to reach it."""
+
+    url: str
+    storage_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @classmethod
+    def resolve(cls, archive: str | os.PathLike[str] | Archive | None = None,
+                storage_options: dict[str, Any] | None = None) -> Archive:
+        """The archive given, or the one ``HELIOHUB_ARCHIVE`` names; S3 settings from ``AWS_*`` unless given."""
+        if isinstance(archive, Archive):
+            return archive
+        url = os.fspath(archive) if archive is not None else os.environ.get(ENVIRONMENT)
+        if not url:
+            raise ArchiveError(f"no archive store given: pass archive=... or set {ENVIRONMENT} "
+                               "(a folder, or s3://bucket/prefix)")
+        scheme = urlparse(url).scheme
+        if scheme in ("", "file"):
+            url = str(Path(url.removeprefix("file://")).expanduser().resolve())
+        elif scheme not in ("s3", "s3a"):
+            raise ArchiveError(f"archive store {url!r}: only folders and s3:// URLs are supported "
+                               f"(check {ENVIRONMENT})")
+        options = dict(storage_options) if storage_options is not None else _s3_environment()
+        return cls(url, options)
+
+    @property
+    def is_s3(self) -> bool:
+        return urlparse(self.url).scheme in ("s3", "s3a")
+
+    def _storage(self, name: str) -> icechunk.Storage:
+        if not self.is_s3:
+            _quiet_local_warning()
+            return icechunk.local_filesystem_storage(str(Path(self.url) / name))
+        parsed = urlparse(self.url)
+        prefix = "/".join(p for p in (parsed.path.strip("/"), name) if p)
+        options = self.storage_options
+        endpoint = options.get("endpoint_url")
+        return icechunk.s3_storage(
+            bucket=parsed.netloc, prefix=prefix, endpoint_url=endpoint, region=options.get("region"),
+            allow_http=bool(endpoint and endpoint.startswith("http://")), force_path_style=bool(endpoint),
+            access_key_id=options.get("key"), secret_access_key=options.get("secret"),
+            session_token=options.get("token"), anonymous=options.get("anon") or None,
+        )
+
+    def repository(self, name: str, *, create: bool = False) -> icechunk.Repository:
+        """The Icechunk repository of a dataset ID (or the catalog), created on request."""
+        check_dataset_id(name, allow_catalog=True)
+        storage = self._storage(name)
+        try:
+            if create:
+                return icechunk.Repository.open_or_create(storage)
+            return icechunk.Repository.open(storage)
+        except icechunk.IcechunkError as error:
+            raise self.error(f"cannot open {name!r}", error) from None
+
+    def exists(self, name: str) -> bool:
+        try:
+            return icechunk.Repository.exists(self._storage(name))
+        except icechunk.IcechunkError as error:
+            raise self.error(f"cannot look for {name!r}", error) from None
+
+    def fsspec(self):
+        """An fsspec filesystem and root path for listing the store (S3 through s3fs)."""
+        import fsspec
+
+        if not self.is_s3:
+            return fsspec.filesystem("file"), self.url
+        options = {k: v for k, v in self.storage_options.items() if k in ("key", "secret", "token", "anon")}
+        client = {k: v for k, v in (("endpoint_url", self.storage_options.get("endpoint_url")),
+                                    ("region_name", self.storage_options.get("region"))) if v}
+        parsed = urlparse(self.url)
+        return fsspec.filesystem("s3", client_kwargs=client, **options), f"{parsed.netloc}{parsed.path}".rstrip("/")
+
+    def error(self, what: str, cause: Exception) -> ArchiveError:
+        """An ArchiveError naming the store and the settings that reach it."""
+        endpoint = self.storage_options.get("endpoint_url")
+        where = f"{self.url}" + (f" through {endpoint}" if endpoint else "")
+        hint = (f"check {ENVIRONMENT}, AWS_ENDPOINT_URL and the AWS credentials" if self.is_s3
+                else f"check {ENVIRONMENT} and that the folder exists and is readable")
+        return ArchiveError(f"archive store {where}: {what}: {_short(cause)}; {hint}")
+
+
+def _quiet_local_warning() -> None:
+    """Icechunk warns on every local repository that local folders are unsafe for concurrent commits: heliohub
+    serialises them itself (:mod:`heliohub.store_lock`), so that warning is silenced; others are kept."""
+    icechunk.set_logs_filter("warn,icechunk::storage::object_store=error")
+
+
+def _short(error: Exception) -> str:
+    text = str(error).strip().splitlines()
+    return text[0][:300] if text else type(error).__name__
+
+
+def _s3_environment() -> dict[str, Any]:
+    env = os.environ
+    options = {
+        "endpoint_url": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
+        "key": env.get("AWS_ACCESS_KEY_ID"),
+        "secret": env.get("AWS_SECRET_ACCESS_KEY"),
+        "token": env.get("AWS_SESSION_TOKEN"),
+        "region": env.get("AWS_REGION") or env.get("AWS_DEFAULT_REGION"),
+    }
+    return {k: v for k, v in options.items() if v}
+
+
+def check_dataset_id(name: str, *, allow_catalog: bool = False) -> str:
+    """A dataset ID usable as a store key (letters, digits, ``_ . + -``), or an ArchiveError saying why not."""
+    if (allow_catalog and name == CATALOG) or _ID.match(name or ""):
+        return name
+    raise ArchiveError(f"{name!r} is not a usable dataset ID: use letters, digits and _ . + - "
+                       "(give one with --dataset-id)")

@@ -1,0 +1,133 @@
+"""The archive catalog: one entry per dataset ID, kept in the store's ``_catalog`` repository.
+
+Entries are derived from each dataset's own group (attributes, shapes, provenance), so the catalog can always be
+rebuilt from the datasets; :func:`refresh` does that for the IDs an ingest touched.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+import icechunk
+import numpy as np
+import xarray as xr
+import zarr
+
+from .archive import BRANCH, CATALOG, Archive
+from .layout import record_dims
+from .merge import PROVENANCE, read_provenance
+from .store_lock import store_lock
+
+ATTRIBUTE = "heliohub_catalog"
+_RETRIES = 50
+
+
+def _text(attrs: dict[str, Any], *names: str) -> str | None:
+    upper = {k.upper(): v for k, v in attrs.items()}
+    for name in names:
+        value = upper.get(name.upper())
+        if isinstance(value, list):
+            value = " ".join(str(v).strip() for v in value if str(v).strip())
+        if value not in (None, ""):
+            return str(value).strip()
+    return None
+
+
+def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict[str, Any]:
+    """The catalog entry of a stored dataset (``ds`` opened lazily from its group)."""
+    attrs = ds.attrs
+    provenance = [
+        {"file": e.file, "version": e.version, "checksum": e.checksum, "records": e.records}
+        for e in read_provenance(attrs)
+    ]
+    time_axis = record_dims(ds)[0] if record_dims(ds) else None
+    start = end = None
+    if time_axis and ds.sizes[time_axis]:
+        values = ds[time_axis].values
+        values = values[~np.isnat(values)]
+        if values.size:
+            start, end = str(values.min()), str(values.max())
+    variables = [
+        {"name": str(name), "dims": list(var.dims), "shape": list(var.shape), "dtype": str(var.dtype),
+         "units": var.attrs.get("units") or _text(var.attrs, "UNITS"),
+         "description": var.attrs.get("description") or var.attrs.get("long_name")}
+        for name, var in sorted(ds.variables.items())
+    ]
+    return {
+        "dataset_id": dataset_id,
+        "mission": attrs.get("mission"),
+        "spacecraft": attrs.get("observatory"),
+        "instrument": attrs.get("instrument"),
+        "title": attrs.get("title"),
+        "description": _text(attrs, "DATASET_DESCRIPTION", "Logical_source_description", "TEXT") or attrs.get("title"),
+        "start": start,
+        "end": end,
+        "records": int(ds.sizes[time_axis]) if time_axis else 0,
+        "variables": variables,
+        "nbytes": int(ds.nbytes),
+        "stored_bytes": stored_bytes,
+        "version": attrs.get("dataset_version"),
+        "files": len(provenance),
+        "provenance": provenance,
+        "acknowledgement": attrs.get("acknowledgement"),
+    }
+
+
+def dataset_entry(archive: Archive, dataset_id: str) -> dict[str, Any] | None:
+    """Recompute one dataset's entry from its group in the store (None when the dataset is absent or empty)."""
+    if not archive.exists(dataset_id):
+        return None
+    repo = archive.repository(dataset_id)
+    session = repo.readonly_session(branch=BRANCH)
+    try:
+        ds = xr.open_zarr(session.store, consolidated=False, chunks=None)
+    except (zarr.errors.GroupNotFoundError, FileNotFoundError, KeyError):
+        return None
+    if PROVENANCE not in ds.attrs:
+        return None
+    try:
+        stats = repo.chunk_storage_stats()
+        stored = int(stats.native_bytes + stats.inlined_bytes)
+    except (icechunk.IcechunkError, AttributeError, TypeError):
+        stored = None
+    return entry_for(dataset_id, ds, stored)
+
+
+def read_catalog(archive: Archive) -> dict[str, dict[str, Any]]:
+    """Every entry of the catalog, by dataset ID (empty when the store has no catalog yet)."""
+    if not archive.exists(CATALOG):
+        return {}
+    session = archive.repository(CATALOG).readonly_session(branch=BRANCH)
+    try:
+        group = zarr.open_group(session.store, mode="r")
+    except (zarr.errors.GroupNotFoundError, FileNotFoundError):
+        return {}
+    return json.loads(group.attrs.get(ATTRIBUTE, "{}"))
+
+
+def refresh(archive: Archive, dataset_ids: list[str]) -> dict[str, dict[str, Any]]:
+    """Recompute the entries of ``dataset_ids`` from their groups and publish them in one catalog commit."""
+    entries = {dataset_id: dataset_entry(archive, dataset_id) for dataset_id in dataset_ids}
+    repo = archive.repository(CATALOG, create=True)
+    with store_lock(archive, CATALOG):
+        for attempt in range(_RETRIES):
+            session = repo.writable_session(BRANCH)
+            group = zarr.open_group(session.store, mode="a")
+            current = json.loads(group.attrs.get(ATTRIBUTE, "{}"))
+            updated = dict(current)
+            for dataset_id, entry in entries.items():
+                if entry is None:
+                    updated.pop(dataset_id, None)
+                else:
+                    updated[dataset_id] = entry
+            if updated == current and ATTRIBUTE in group.attrs:
+                return updated
+            group.attrs[ATTRIBUTE] = json.dumps(dict(sorted(updated.items())), sort_keys=True)
+            try:
+                session.commit(f"catalog: {', '.join(sorted(entries))}")
+                return updated
+            except icechunk.ConflictError:
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+    raise archive.error("the catalog stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))

@@ -1,0 +1,41 @@
+"""The ``heliohub`` command line."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .archive import ENVIRONMENT
+
+
+def parser() -> argparse.ArgumentParser:
+    main = argparse.ArgumentParser(prog="heliohub", description="ESA's heliophysics archives as lazy xarray "
+                                   "datasets: ingest archive files into the store, and more.")
+    commands = main.add_subparsers(dest="command", required=True)
+    ingest = commands.add_parser(
+        "ingest", help="ingest archive files (CEF, CDF, FITS) into the archive store",
+        description="Ingest files, folders, globs or fsspec URLs into the archive store. Known files change "
+        "nothing; newer versions replace older ones; bad files are set aside with their reason and the command "
+        "exits 1 listing them.")
+    ingest.add_argument("paths", nargs="+", help="files, folders, globs or URLs")
+    ingest.add_argument("--archive", help=f"the store: a folder or s3://bucket/prefix (default: ${ENVIRONMENT}; "
+                        "S3 settings from the AWS_* variables, AWS_ENDPOINT_URL included)")
+    ingest.add_argument("--dataset-id", help="put every file under this dataset ID instead of the file's own")
+    ingest.add_argument("--include-path", action="append", default=[], metavar="DIR",
+                        help="a folder of CEF header (.ceh) files; repeatable (CEFPATH is searched too)")
+    ingest.add_argument("--dask", metavar="ADDRESS", help="read files in parallel on this Dask scheduler")
+    ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
+    return main
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command == "ingest":
+        from .ingest import main_ingest
+
+        return main_ingest(args)
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

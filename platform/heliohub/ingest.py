@@ -1,0 +1,339 @@
+"""Ingest archive files into the archive store: ``heliohub ingest PATH...`` and :func:`ingest`.
+
+Files are read (in parallel on a Dask cluster when one is given), grouped by dataset ID, and each dataset's new
+files are merged into its group in one Icechunk commit. Known files (same checksum) change nothing; a newer version
+of a delivery (same name but for ``_V..``) replaces the older's records; bad files are set aside with their reason
+and the rest still go in. The catalog entries of every dataset touched are then refreshed.
+"""
+
+from __future__ import annotations
+
+import glob
+import hashlib
+import json
+import os
+import re
+import sys
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+import icechunk
+import xarray as xr
+import zarr
+
+from . import catalog
+from .archive import BRANCH, Archive, check_dataset_id
+from .errors import ArchiveError, HeliohubError
+from .merge import (
+    PROVENANCE,
+    FileEntry,
+    Incompatible,
+    check_compatible,
+    combine,
+    merge_into,
+    newer,
+    provenance_attr,
+    read_provenance,
+    spans_of,
+    write_new,
+)
+from .readers import read_with_source
+from .store_lock import store_lock
+
+DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
+_VERSION = re.compile(r"^(?P<key>.+?)[_.-][Vv](?P<version>\d+)$")
+_RETRIES = 50
+
+
+@dataclass
+class FileResult:
+    """What became of one input file."""
+
+    path: str
+    status: str
+    """``ingested``; ``replaced`` (it replaced an older version of its delivery in the store); ``unchanged``
+    (already stored); ``superseded`` (a newer version of it came in the same ingest); or ``refused``."""
+    dataset_id: str | None = None
+    reason: str | None = None
+
+
+@dataclass
+class IngestReport:
+    """The outcome of an ingest: one result per input file, and the datasets touched."""
+
+    archive: str
+    files: list[FileResult] = field(default_factory=list)
+    datasets: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def refused(self) -> list[FileResult]:
+        return [f for f in self.files if f.status == "refused"]
+
+    @property
+    def ok(self) -> bool:
+        return not self.refused
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = defaultdict(int)
+        for result in self.files:
+            out[result.status] += 1
+        return dict(out)
+
+    def to_json(self) -> str:
+        return json.dumps({"archive": self.archive, "ok": self.ok, "counts": self.counts(),
+                           "datasets": self.datasets, "seconds": round(self.seconds, 3),
+                           "files": [asdict(f) for f in self.files]}, indent=2)
+
+    def summary(self) -> str:
+        counts = self.counts()
+        lines = [f"{len(self.files)} file(s) into {len(self.datasets)} dataset(s) of {self.archive} in "
+                 f"{self.seconds:.1f} s: " + ", ".join(f"{n} {status}" for status, n in sorted(counts.items()))]
+        for result in self.refused:
+            lines.append(f"  refused {result.path}: {result.reason}")
+        return "\n".join(lines)
+
+
+@dataclass
+class _Loaded:
+    path: str
+    entry: FileEntry
+    dataset_id: str
+    dataset: xr.Dataset
+
+
+def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
+    """Files (sorted, unique) from files, folders, globs and URLs, and the folders holding CEF headers.
+
+    A folder gives the archive files under it (by suffix, ``.gz`` too); a named file is always tried.
+    """
+    files: set[str] = set()
+    headers: set[str] = set()
+    for item in inputs:
+        text = os.fspath(item)
+        if "://" in text and not text.startswith("file://"):
+            files.add(text)
+            continue
+        text = text.removeprefix("file://")
+        matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
+        if not matches:
+            raise HeliohubError(f"{text}: no file matches this pattern")
+        for match in matches:
+            if os.path.isdir(match):
+                for root, _, names in os.walk(match):
+                    for name in names:
+                        lower = name.lower().removesuffix(".gz")
+                        if lower.endswith(DATA_SUFFIXES):
+                            files.add(os.path.abspath(os.path.join(root, name)))
+                        elif lower.endswith(".ceh"):
+                            headers.add(os.path.abspath(root))
+            else:
+                files.add(os.path.abspath(match) if os.path.exists(match) else match)
+    return sorted(files), sorted(headers)
+
+
+def _identity(name: str) -> tuple[str, str]:
+    """A file's delivery key and version from its name (``..._V02.cdf`` gives ``(..., "02")``)."""
+    stem = name
+    for suffix in (".gz", ".cef", ".cdf", ".fits", ".fts", ".fit"):
+        stem = stem[: -len(suffix)] if stem.lower().endswith(suffix) else stem
+    match = _VERSION.match(stem)
+    return (match["key"], match["version"]) if match else (stem, "")
+
+
+def load(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
+         storage_options: dict[str, Any] | None = None) -> _Loaded | FileResult:
+    """Read one file for ingest, or say why it is refused. Runs on Dask workers too."""
+    try:
+        source, ds = read_with_source(path, include_paths=include_paths, storage_options=storage_options)
+        target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
+    except HeliohubError as error:
+        return FileResult(path, "refused", dataset_id, str(error))
+    key, version = _identity(source.name)
+    version = version or str(ds.attrs.get("file_version") or ds.attrs.get("dataset_version") or "")
+    entry = FileEntry(file=source.name, key=key, version=version, checksum=hashlib.sha256(source.data).hexdigest(),
+                      records=int(ds.sizes.get("time", 0)), spans=spans_of(ds))
+    return _Loaded(path, entry, target, ds)
+
+
+def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive | None = None, *,
+           dataset_id: str | None = None, include_paths: list[str] | None = None,
+           storage_options: dict[str, Any] | None = None, client: Any = None,
+           progress: bool | None = None) -> IngestReport:
+    """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
+
+    Parameters
+    ----------
+    archive:
+        The store (a folder or ``s3://bucket/prefix``); ``HELIOHUB_ARCHIVE`` when not given.
+    dataset_id:
+        Put every file under this ID instead of the file's own.
+    include_paths:
+        Folders holding CEF headers (besides ``CEFPATH``, the files' folders and header folders found under
+        folder inputs).
+    storage_options:
+        fsspec options for reading input URLs.
+    client:
+        A ``dask.distributed.Client`` (local cluster or Dask Gateway): files are read in parallel on it.
+    progress:
+        Show progress bars (default: when standard error is a terminal).
+    """
+    started = time.perf_counter()
+    store = Archive.resolve(archive)
+    files, found_headers = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
+    headers = list(include_paths or []) + found_headers
+    report = IngestReport(store.url)
+    loaded = _load_all(files, headers, dataset_id, storage_options, client, progress)
+    by_dataset: dict[str, list[_Loaded]] = defaultdict(list)
+    for item in loaded:
+        if isinstance(item, FileResult):
+            report.files.append(item)
+        else:
+            by_dataset[item.dataset_id].append(item)
+    for target in _bar(sorted(by_dataset), progress, "datasets"):
+        report.files.extend(ingest_dataset(store, target, by_dataset[target]))
+        print(f"heliohub ingest: committed {target}", file=sys.stderr, flush=True)
+    report.datasets = sorted(by_dataset)
+    if report.datasets:
+        catalog.refresh(store, report.datasets)
+    report.files.sort(key=lambda f: f.path)
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _bar(items: list[Any], progress: bool | None, unit: str) -> Iterable[Any]:
+    if progress is False:
+        return items
+    from tqdm.auto import tqdm
+
+    return tqdm(items, unit=unit, disable=None if progress is None else not progress, file=sys.stderr)
+
+
+def _load_all(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
+              client: Any, progress: bool | None) -> list[_Loaded | FileResult]:
+    if client is None:
+        return [load(f, headers, dataset_id, storage_options) for f in _bar(files, progress, "files")]
+    from dask.distributed import as_completed
+
+    futures = client.map(load, files, include_paths=headers, dataset_id=dataset_id,
+                         storage_options=storage_options, pure=False)
+    results = []
+    for future in _bar(list(as_completed(futures)), progress, "files"):
+        results.append(future.result())
+    return results
+
+
+def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded]) -> list[FileResult]:
+    """Merge the files of one dataset into its group in one commit (retried when another commit won a race)."""
+    items = sorted(items, key=lambda i: i.entry.order)
+    repo = store.repository(dataset_id, create=True)
+    with store_lock(store, dataset_id):
+        for attempt in range(_RETRIES):
+            session = repo.writable_session(BRANCH)
+            results = _merge(session, dataset_id, items)
+            if not session.has_uncommitted_changes:
+                return results
+            try:
+                session.commit(f"ingest {sum(r.status != 'refused' for r in results)} file(s) into {dataset_id}")
+                return results
+            except icechunk.ConflictError:
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+    raise store.error(f"{dataset_id} stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))
+
+
+def _open_stored(session: icechunk.Session) -> xr.Dataset | None:
+    try:
+        group = zarr.open_group(session.store, mode="r")
+    except (zarr.errors.GroupNotFoundError, FileNotFoundError):
+        return None
+    if PROVENANCE not in group.attrs:
+        return None
+    return xr.open_zarr(session.store, consolidated=False, chunks=None)
+
+
+def _merge(session: icechunk.Session, dataset_id: str, items: list[_Loaded]) -> list[FileResult]:
+    stored = _open_stored(session)
+    entries = read_provenance(stored.attrs) if stored is not None else []
+    by_checksum = {e.checksum for e in entries}
+    by_key = {e.key: e for e in entries}
+    results: list[FileResult] = []
+    accepted: list[_Loaded] = []
+    removals: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    reference = stored
+    for item in items:
+        entry = item.entry
+        if entry.checksum in by_checksum:
+            results.append(FileResult(item.path, "unchanged", dataset_id))
+            continue
+        previous = by_key.get(entry.key)
+        if previous is not None and not newer(entry, previous):
+            results.append(FileResult(item.path, "refused", dataset_id,
+                                      f"{dataset_id} already holds version {previous.version or '(none)'} of this "
+                                      f"delivery ({previous.file}); only a newer version replaces it"))
+            continue
+        try:
+            if reference is not None:
+                check_compatible(reference, item.dataset, dataset_id)
+        except Incompatible as error:
+            results.append(FileResult(item.path, "refused", dataset_id, f"cannot join {dataset_id}: {error}"))
+            continue
+        if reference is None:
+            reference = item.dataset
+        status = "ingested"
+        if previous is not None:
+            entries = [e for e in entries if e is not previous]
+            in_batch = next((a for a in accepted if a.entry is previous), None)
+            if in_batch is None:
+                status = "replaced"
+                for dim, span in previous.spans.items():
+                    removals[dim].append(span)
+            else:
+                accepted.remove(in_batch)
+                results = [FileResult(r.path, "superseded", dataset_id, f"a newer version ({entry.file}) came "
+                                      "in the same ingest") if r.path == in_batch.path else r for r in results]
+        by_key[entry.key] = entry
+        by_checksum.add(entry.checksum)
+        entries.append(entry)
+        accepted.append(item)
+        results.append(FileResult(item.path, status, dataset_id))
+    if not accepted:
+        return results
+    latest = max(accepted, key=lambda i: (i.entry.spans.get("time", ("", ""))[0], i.entry.order))
+    attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
+    attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
+    attrs[PROVENANCE] = provenance_attr(entries)
+    new = combine([i.dataset for i in accepted])
+    if stored is None:
+        write_new(session.store, new, attrs)
+    else:
+        variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
+                          if attrs_source is not None else None)
+        merge_into(session.store, stored, new, dict(removals), attrs, variable_attrs)
+    return results
+
+
+def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
+    return max(entries, key=lambda e: (e.spans.get("time", ("", ""))[0], e.order)) is entry
+
+
+def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
+    """``heliohub ingest``: returns the exit status (1 when any file was refused)."""
+    client = None
+    if args.dask:
+        from dask.distributed import Client
+
+        client = Client(args.dask)
+    try:
+        report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
+                        client=client, progress=False if args.json else None)
+    except ArchiveError as error:
+        print(f"heliohub ingest: {error}", file=sys.stderr)
+        return 2
+    finally:
+        if client is not None:
+            client.close()
+    emit(report.to_json() if args.json else report.summary())
+    return 0 if report.ok else 1

@@ -1,0 +1,61 @@
+"""How a dataset is laid out in Zarr: chunking along time, the time coordinate, compression.
+
+The choices and the measurements behind them are in ``docs/store-layout.md`` (``benchmarks/bench_layout.py``
+re-measures them). In short:
+
+* data variables are chunked along their record axis to about ``CHUNK_BYTES`` of raw values per chunk (whole
+  extent along the other axes; one frame per chunk for images), so a one-year scan reads few, large objects and a
+  one-hour read fetches one chunk;
+* record coordinates (``time`` and other time axes) are stored in chunks of ``TIME_CHUNK_RECORDS`` values, a year
+  of 4 s data in one chunk: xarray loads them whole at open, and delta-like shuffling of the int64 nanoseconds
+  compresses a regular cadence to a few kB;
+* numbers are compressed with Blosc (zstd, byte shuffle), text with zstd.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import xarray as xr
+from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
+
+CHUNK_BYTES = 4 << 20
+TIME_CHUNK_RECORDS = 1 << 23
+TIME_UNITS = "nanoseconds since 1970-01-01"
+
+
+def record_dims(ds: xr.Dataset) -> list[str]:
+    """The dataset's record axes: dimensions whose coordinate is a time (``time`` first)."""
+    dims = [d for d in ds.dims if d in ds.coords and ds[d].dtype.kind == "M" and ds[d].ndim == 1]
+    return sorted(dims, key=lambda d: (d != "time", d))
+
+
+def _compressor(dtype: np.dtype) -> Any:
+    if dtype.kind in "OUST":
+        return ZstdCodec(level=3)
+    typesize = max(1, dtype.itemsize)
+    return BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle, typesize=typesize)
+
+
+def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:
+    """The Zarr encoding of every variable of ``ds``."""
+    axes = set(record_dims(ds))
+    out: dict[str, dict[str, Any]] = {}
+    for name, variable in ds.variables.items():
+        dtype = variable.dtype
+        enc: dict[str, Any] = {"compressors": [_compressor(dtype if dtype.kind != "M" else np.dtype("int64"))]}
+        if dtype.kind == "M":
+            enc.update(units=TIME_UNITS, dtype="int64")
+        if variable.ndim:
+            first = variable.dims[0]
+            if first in axes and name == first:
+                chunks = [TIME_CHUNK_RECORDS]
+            elif first in axes:
+                per_record = max(1, int(np.prod(variable.shape[1:], dtype=np.int64)) * max(1, dtype.itemsize))
+                chunks = [max(1, CHUNK_BYTES // per_record)]
+            else:
+                chunks = [max(1, variable.shape[0])]
+            enc["chunks"] = tuple(chunks + [max(1, n) for n in variable.shape[1:]])
+        out[str(name)] = enc
+    return out

@@ -1,0 +1,253 @@
+"""Merging a batch of files into one dataset's Zarr group, inside an Icechunk session (committed by the caller).
+
+The group stays time-sorted with no duplicate records along each record axis (see :func:`layout.record_dims`).
+New records are merged in by rewriting the stored records from the first chunk they touch to the end, so
+appending later data rewrites only the last chunk, while a file that lands in the middle rewrites what follows it.
+Records of a replaced file version are removed over that file's span before the new version goes in.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+
+from .layout import TIME_UNITS, encoding, record_dims
+
+PROVENANCE = "heliohub_provenance"
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One source file of a dataset, as its provenance records it."""
+
+    file: str
+    key: str
+    """The file's name without its version: two files of one key are versions of one delivery."""
+    version: str
+    checksum: str
+    records: int
+    spans: dict[str, tuple[str, str]]
+    """For each record axis, the first and last time in the file (ISO text)."""
+
+    @property
+    def order(self) -> tuple[Any, ...]:
+        """Later files win ties: by version, then name (independent of the order files were given in)."""
+        return (self.key, _version_number(self.version), self.file)
+
+
+def _version_number(version: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in version if ch.isdigit())
+    return (int(digits) if digits else -1, version)
+
+
+def newer(a: FileEntry, b: FileEntry) -> bool:
+    """Whether ``a`` is a newer version than ``b`` of the same delivery."""
+    return _version_number(a.version) > _version_number(b.version)
+
+
+def read_provenance(attrs: Any) -> list[FileEntry]:
+    """The provenance recorded in a dataset's (group's) attributes."""
+    raw = attrs.get(PROVENANCE)
+    if not raw:
+        return []
+    return [FileEntry(**{**item, "spans": {k: tuple(v) for k, v in item["spans"].items()}})
+            for item in json.loads(raw)]
+
+
+def provenance_attr(entries: list[FileEntry]) -> str:
+    return json.dumps([asdict(e) for e in sorted(entries, key=lambda e: e.order)], sort_keys=True)
+
+
+def spans_of(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
+    spans = {}
+    for dim in record_dims(ds):
+        values = ds[dim].values
+        values = values[~np.isnat(values)]
+        if values.size:
+            spans[dim] = (str(values.min()), str(values.max()))
+    return spans
+
+
+class Incompatible(ValueError):
+    """A file's dataset cannot join the stored one (the message says why and what to do)."""
+
+
+def check_compatible(stored: xr.Dataset, new: xr.Dataset, dataset_id: str) -> None:
+    """Refuse a file whose fixed (non-record) parts differ from the stored dataset's."""
+    axes = set(record_dims(stored)) | set(record_dims(new))
+    for dim, size in new.sizes.items():
+        if dim not in axes and dim in stored.sizes and stored.sizes[dim] != size:
+            raise Incompatible(f"its dimension {dim} has {size} values where {dataset_id} in the store has "
+                               f"{stored.sizes[dim]}; ingest it under another ID with --dataset-id")
+    for name, variable in new.variables.items():
+        if name not in stored.variables:
+            raise Incompatible(f"it has a variable {name!r} that {dataset_id} in the store lacks; ingest it under "
+                               "another ID with --dataset-id")
+        old = stored.variables[name]
+        if old.dims != variable.dims:
+            raise Incompatible(f"its variable {name!r} has dimensions {variable.dims}, the store's {old.dims}")
+        if variable.dtype != old.dtype and not (variable.dtype.kind in "OUST" and old.dtype.kind in "OUST"):
+            raise Incompatible(f"its variable {name!r} is {variable.dtype}, the store's is {old.dtype}")
+        if not (set(variable.dims) & axes) and not variable.equals(old.load() if hasattr(old, "load") else old):
+            raise Incompatible(f"its constant variable {name!r} differs from the store's (for example new "
+                               "energy bins); ingest it under another ID with --dataset-id")
+    missing = [name for name in stored.data_vars if name not in new.variables]
+    if missing:
+        raise Incompatible(f"it lacks the variable(s) {', '.join(missing)} that {dataset_id} in the store has")
+
+
+def origin(dim: str) -> str:
+    """The temporary variable numbering, along ``dim``, the file each record came from (the store's: -1)."""
+    return f"__heliohub_origin_{dim}"
+
+
+def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
+    """Concatenate a batch's datasets (given oldest file first) along every record axis, time-sorted, with
+    records repeated from one file to another (same time, same values) kept once. A file's own records are kept
+    as they are, repeated times included (event lists such as DWP's have them)."""
+    first = datasets[0]
+    axes = record_dims(first)
+    parts = {}
+    for dim in axes:
+        names = [n for n, v in first.variables.items() if v.dims and v.dims[0] == dim]
+        pieces = [d[names].assign({origin(dim): (dim, np.full(d.sizes[dim], index))})
+                  for index, d in enumerate(datasets)]
+        joined = pieces[0] if len(pieces) == 1 else xr.concat(
+            pieces, dim=dim, data_vars="all", coords="minimal", compat="override", join="override",
+            combine_attrs="override")
+        parts[dim] = sorted_unique(joined, dim)
+    fixed = first.drop_vars([n for n, v in first.variables.items() if v.dims and v.dims[0] in axes])
+    merged = xr.merge([fixed, *parts.values()], compat="override", join="outer", combine_attrs="override")
+    return merged[[*first.variables, *map(origin, axes)]].assign_attrs(datasets[-1].attrs)
+
+
+def sorted_unique(ds: xr.Dataset, dim: str) -> xr.Dataset:
+    """``ds`` (with an origin variable along ``dim``) stably sorted by ``dim``, dropping each record that a
+    record of a later origin repeats exactly."""
+    times = ds[dim].values
+    if times.size < 2:
+        return ds
+    order = np.argsort(times, kind="stable")
+    ordered = times[order]
+    keep = np.ones(order.size, dtype=bool)
+    same = np.flatnonzero(ordered[1:] == ordered[:-1])
+    if same.size:
+        origins = ds[origin(dim)].values[order]
+        names = [n for n, v in ds.variables.items()
+                 if v.dims and v.dims[0] == dim and n not in (dim, origin(dim))]
+        rows = {n: ds[n].values[order] for n in names}
+        for start, stop in _runs(same):
+            for i in range(start, stop + 1):
+                for j in range(i + 1, stop + 1):
+                    if origins[j] != origins[i] and all(_equal(rows[n][i], rows[n][j]) for n in names):
+                        keep[i] = False
+                        break
+    if keep.all() and np.array_equal(order, np.arange(order.size)):
+        return ds
+    return ds.isel({dim: order[keep]})
+
+
+def _runs(same: np.ndarray) -> list[tuple[int, int]]:
+    """Runs of equal neighbours: ``same`` holds each i where element i equals i+1; yields (first, last)."""
+    runs = []
+    start = previous = int(same[0])
+    for index in same[1:]:
+        if index != previous + 1:
+            runs.append((start, previous + 1))
+            start = int(index)
+        previous = int(index)
+    runs.append((start, previous + 1))
+    return runs
+
+
+def _equal(a: Any, b: Any) -> bool:
+    a, b = np.asarray(a), np.asarray(b)
+    if a.dtype.kind in "fc" and b.dtype.kind in "fc":
+        return bool(np.array_equal(a, b, equal_nan=True))
+    if a.dtype.kind == "M":
+        return bool(np.array_equal(a.view("int64"), b.view("int64")))
+    return bool(np.array_equal(a, b))
+
+
+def write_new(store: Any, ds: xr.Dataset, attrs: dict[str, Any]) -> None:
+    """The first write of a dataset into an empty group."""
+    ds = ds.drop_vars([origin(dim) for dim in record_dims(ds)], errors="ignore")
+    ds.assign_attrs(attrs).to_zarr(store, mode="w", encoding=encoding(ds), consolidated=False, zarr_format=3)
+
+
+def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals: dict[str, list[tuple[str, str]]],
+               attrs: dict[str, Any], variable_attrs: dict[str, dict[str, Any]] | None) -> None:
+    """Merge ``new`` records into the stored group, after removing stored records in ``removals`` spans."""
+    group = zarr.open_group(store, mode="r+")
+    axes = record_dims(stored)
+    for dim in axes:
+        stored_times = stored[dim].values
+        incoming = None
+        if new is not None and dim in new.dims:
+            names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
+            incoming = new[[*names, origin(dim)]]
+        remove = np.zeros(stored_times.size, dtype=bool)
+        for start, end in removals.get(dim, []):
+            remove |= (stored_times >= np.datetime64(start)) & (stored_times <= np.datetime64(end))
+        starts = [np.flatnonzero(remove)[0]] if remove.any() else []
+        if incoming is not None and incoming.sizes[dim]:
+            starts.append(int(np.searchsorted(stored_times, incoming[dim].values[0], side="left")))
+        if not starts:
+            continue
+        names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
+        chunk = min(group[n].chunks[0] for n in names)
+        begin = (min(starts) // chunk) * chunk
+        tail = stored[names].isel({dim: slice(begin, None)})
+        tail = tail.isel({dim: ~remove[begin:]}).load()
+        tail = tail.assign({origin(dim): (dim, np.full(tail.sizes[dim], -1))})
+        merged = tail if incoming is None else sorted_unique(
+            xr.concat([tail, incoming], dim=dim, data_vars="all", coords="minimal", compat="override",
+                      join="override", combine_attrs="override"), dim)
+        end = begin + merged.sizes[dim]
+        for name in names:
+            array = group[name]
+            if array.shape[0] < end:
+                array.resize((end, *array.shape[1:]))
+        if merged.sizes[dim]:
+            region = merged.drop_vars([n for n in merged.variables if n not in names or n == dim])
+            region.drop_attrs(deep=True).to_zarr(store, region={dim: slice(begin, end)}, mode="r+",
+                                                 consolidated=False)
+            # xarray leaves index coordinates out of region writes, so the time axis is written here, in the
+            # encoding layout.encoding gave it (int64 nanoseconds since 1970).
+            group[dim][begin:end] = _encoded_times(merged[dim].values, group[dim].attrs)
+        for name in names:
+            array = group[name]
+            if array.shape[0] > end:
+                array.resize((end, *array.shape[1:]))
+    group.attrs.clear()
+    group.attrs.update(attrs)
+    for name, values in (variable_attrs or {}).items():
+        if name in group:
+            set_variable_attrs(group[name], values)
+
+
+def _encoded_times(values: np.ndarray, attrs: Any) -> np.ndarray:
+    if attrs.get("units") != TIME_UNITS:
+        raise ValueError(f"time axis stored in {attrs.get('units')!r}, not {TIME_UNITS!r}")
+    encoded = values.astype("datetime64[ns]").view("int64").copy()
+    fill = attrs.get("_FillValue")
+    if fill is not None:
+        encoded[np.isnat(values)] = fill
+    return encoded
+
+
+def set_variable_attrs(array: zarr.Array, values: dict[str, Any]) -> None:
+    """Replace an array's attributes, keeping those xarray's encoding put there (fill value, time units)."""
+    encoded = {k: v for k, v in array.attrs.items() if k in _ENCODING_ATTRS}
+    if " since " not in str(encoded.get("units", "")):
+        encoded.pop("units", None)
+    array.attrs.clear()
+    array.attrs.update({**values, **encoded})
+
+
+_ENCODING_ATTRS = {"units", "calendar", "_FillValue", "_ARRAY_DIMENSIONS", "coordinates"}

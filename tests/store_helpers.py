@@ -1,0 +1,54 @@
+"""Reading a whole archive store back, to compare stores and to compare a store with the files it came from."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import xarray as xr
+
+from heliohub import catalog
+from heliohub.archive import BRANCH, Archive
+from heliohub.merge import PROVENANCE
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def open_stored(archive: str | Archive, dataset_id: str) -> xr.Dataset:
+    """A dataset as the store holds it, loaded, with the provenance attribute set apart."""
+    store = Archive.resolve(archive)
+    session = store.repository(dataset_id).readonly_session(branch=BRANCH)
+    ds = xr.open_zarr(session.store, consolidated=False, chunks=None).load()
+    return ds
+
+
+def contents(archive: str | Archive) -> dict[str, object]:
+    """Everything a reader of the store can see: the catalog (without storage sizes, which depend on history)
+    and every dataset's values and attributes."""
+    store = Archive.resolve(archive)
+    entries = catalog.read_catalog(store)
+    datasets = {dataset_id: open_stored(store, dataset_id) for dataset_id in sorted(entries)}
+    for entry in entries.values():
+        entry.pop("stored_bytes", None)
+    return {"catalog": json.loads(json.dumps(entries, sort_keys=True)), "datasets": datasets}
+
+
+def assert_same_contents(a: dict[str, object], b: dict[str, object]) -> None:
+    assert a["catalog"] == b["catalog"]
+    assert sorted(a["datasets"]) == sorted(b["datasets"])
+    for dataset_id, ds in a["datasets"].items():
+        xr.testing.assert_identical(ds, b["datasets"][dataset_id])
+
+
+def without_provenance(ds: xr.Dataset) -> xr.Dataset:
+    return ds.drop_attrs(deep=False).assign_attrs({k: v for k, v in ds.attrs.items() if k != PROVENANCE})
+
+
+def run_ingest(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:
+    """``heliohub ingest ARGS`` in a child process with this interpreter."""
+    command = [sys.executable, "-m", "heliohub.cli", "ingest", *args]
+    return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})},
+                          cwd=ROOT, timeout=600, **kwargs)

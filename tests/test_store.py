@@ -1,0 +1,224 @@
+"""The archive store: ingest into Zarr (Icechunk repositories) on a real S3 endpoint and in a local folder."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import heliohub
+from heliohub import catalog, layout
+from heliohub.archive import Archive
+from heliohub.ingest import ingest
+from heliohub.merge import PROVENANCE, read_provenance
+
+from .conftest import CEF, SHARED_DATA, shared
+from .store_helpers import ROOT, assert_same_contents, contents, open_stored, run_ingest, without_provenance
+
+FGM = "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
+# Frames of another size than the first file of their dataset: set aside with that reason (see the store docs).
+SIZE_REFUSALS = {"swap_lv1_20140606_000113.fits", "mdi_fd_Ic_6h_01d.5871.0000_s.fits"}
+
+
+def fgm_parts(folder: Path, parts: int, *, version: str = "01", edit=None) -> list[Path]:
+    """The real 3-day FGM CEF file cut into ``parts`` consecutive files, each named as the archive would."""
+    text = shared("cluster", "cef", FGM).read_bytes()
+    header_end = text.index(b"\n", text.index(b"DATA_UNTIL")) + 1
+    lines = [line for line in text[header_end:].split(b"\r\n") if line.strip()]
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for index, chunk in enumerate(np.array_split(np.arange(len(lines)), parts)):
+        body = [lines[i] for i in chunk]
+        if edit is not None:
+            body = [edit(line) for line in body]
+        first, last = (body[i].split(b",")[0].decode()[:19].replace("-", "").replace(":", "").replace("T", "_")
+                       for i in (0, -1))
+        path = folder / f"C4_CP_FGM_SPIN__{first}_{last}_V{version}.cef"
+        path.write_bytes(text[:header_end] + b"\r\n".join(body) + b"\r\n")
+        paths.append(path)
+        assert index < parts
+    return paths
+
+
+@pytest.fixture(params=["s3", "folder"])
+def archive(request, tmp_path):
+    """The archive store, on the S3 endpoint and in a local folder."""
+    if request.param == "s3":
+        return request.getfixturevalue("s3_archive")
+    return str(tmp_path / "store")
+
+
+def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_headers):
+    report = ingest([SHARED_DATA], archive, include_paths=cef_headers, progress=False)
+    refused = {Path(f.path).name for f in report.refused}
+    assert refused == SIZE_REFUSALS, report.summary()
+    for result in report.refused:
+        assert "--dataset-id" in result.reason
+    ingested = [f for f in report.files if f.status == "ingested"]
+    assert len(ingested) == 22
+    entries = catalog.read_catalog(Archive.resolve(archive))
+    assert sorted(entries) == report.datasets
+    for result in ingested:
+        expected = heliohub.read_file(result.path, include_paths=cef_headers)
+        stored = open_stored(archive, result.dataset_id)
+        if entries[result.dataset_id]["files"] == 1:
+            xr.testing.assert_identical(without_provenance(stored), without_provenance(expected))
+            assert stored.attrs == {**expected.attrs, PROVENANCE: stored.attrs[PROVENANCE]}
+        else:  # C4_CP_FGM_SPIN: a CDF (June 2001) and a CEF file (July 2001) of one dataset
+            part = stored.isel(time=np.isin(stored.time.values, expected.time.values))
+            xr.testing.assert_equal(part.drop_attrs(), expected.drop_attrs())
+    fgm = entries["C4_CP_FGM_SPIN"]
+    assert fgm["files"] == 2 and fgm["records"] == 14772 + 897
+    assert fgm["start"] == "2001-06-11T20:00:03.912000000" and fgm["end"] == "2001-07-09T06:24:01.171000000"
+    assert fgm["mission"] == "Cluster" and fgm["instrument"] and fgm["acknowledgement"]
+    b = next(v for v in fgm["variables"] if v["name"] == "B_vec_xyz_gse__C4_CP_FGM_SPIN")
+    assert b["units"] == "nT" and b["shape"] == [14772 + 897, 3] and b["description"]
+    assert {p["file"] for p in fgm["provenance"]} == {FGM, "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"}
+    assert all(len(p["checksum"]) == 64 for p in fgm["provenance"])
+    assert fgm["nbytes"] > 0 and fgm["stored_bytes"] > 0
+
+
+def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_headers, monkeypatch):
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # many chunks, so merges rewrite from the middle
+    parts = fgm_parts(tmp_path / "parts", 6)
+    for group in ([parts[4]], [parts[1], parts[5]], [parts[0]], [parts[3], parts[2]]):
+        report = ingest(group, archive, include_paths=cef_headers, progress=False)
+        assert report.ok, report.summary()
+    stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+    assert [e.file for e in read_provenance(stored.attrs)] == sorted(p.name for p in parts)
+
+
+def test_shuffled_and_repeated_input_gives_the_identical_store(tmp_path, cef_headers):
+    parts = fgm_parts(tmp_path / "parts", 4)
+    files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf")), *parts[:2]]
+    ingest(files, tmp_path / "a", include_paths=cef_headers, progress=False)
+    shuffled = files + files[::2]
+    random.Random(3).shuffle(shuffled)
+    half = len(shuffled) // 2
+    ingest(shuffled[:half], tmp_path / "b", include_paths=cef_headers, progress=False)
+    report = ingest(shuffled[half:], tmp_path / "b", include_paths=cef_headers, progress=False)
+    assert report.ok
+    again = ingest(files, tmp_path / "b", include_paths=cef_headers, progress=False)
+    assert {f.status for f in again.files} == {"unchanged"}
+    assert_same_contents(contents(tmp_path / "a"), contents(tmp_path / "b"))
+
+
+def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_headers):
+    old = fgm_parts(tmp_path / "v1", 3)
+    ingest(old, archive, include_paths=cef_headers, progress=False)
+    # Version 02 of the middle delivery: every field magnitude 1 nT larger (the file is made here from the real one).
+    def bump(line: bytes) -> bytes:
+        fields = line.split(b",")
+        fields[5] = b"%.3f" % (float(fields[5]) + 1)
+        return b",".join(fields)
+
+    new = fgm_parts(tmp_path / "v2", 3, version="02", edit=bump)[1]
+    report = ingest([new], archive, include_paths=cef_headers, progress=False)
+    assert [f.status for f in report.files] == ["replaced"]
+    stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    middle = heliohub.read_file(new, include_paths=cef_headers).time.values
+    inside = np.isin(stored.time.values, middle)
+    assert stored.sizes["time"] == whole.sizes["time"] and inside.sum() == middle.size
+    magnitude = "B_mag__C4_CP_FGM_SPIN"
+    np.testing.assert_allclose(stored[magnitude].values[inside], whole[magnitude].values[inside] + 1, rtol=1e-6)
+    np.testing.assert_array_equal(stored[magnitude].values[~inside], whole[magnitude].values[~inside])
+    files = sorted(e.file for e in read_provenance(stored.attrs))
+    assert files == sorted([old[0].name, new.name, old[2].name])
+    again = ingest([old[1]], archive, include_paths=cef_headers, progress=False)
+    assert again.refused and "already holds version 02" in again.refused[0].reason
+
+
+def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_headers):
+    good = shared("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    data = good.read_bytes()
+    truncated = tmp_path / "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
+    truncated.write_bytes(data[: len(data) // 2])
+    bad_gzip = tmp_path / "C3_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf.gz"
+    bad_gzip.write_bytes(gzip.compress(data)[:-100])
+    notes = tmp_path / "notes.cdf"
+    notes.write_text("not a CDF at all\n")
+    result = run_ingest(str(good), str(truncated), str(bad_gzip), str(notes), "--archive", s3_archive, "--json")
+    assert result.returncode == 1, result.stderr
+    summary = json.loads(result.stdout)
+    statuses = {Path(f["path"]).name: (f["status"], f["reason"]) for f in summary["files"]}
+    assert statuses[good.name][0] == "ingested"
+    assert "corrupt or truncated CDF" in statuses[truncated.name][1]
+    assert "gzip" in statuses[bad_gzip.name][1]
+    assert "not a file heliohub can read" in statuses[notes.name][1]
+    assert summary["counts"] == {"ingested": 1, "refused": 3}
+    assert list(catalog.read_catalog(Archive.resolve(s3_archive))) == ["C1_CP_FGM_SPIN"]
+
+
+def _kill_after(args: list[str], commits: int) -> None:
+    """Start ``heliohub ingest`` and SIGKILL it once it reports ``commits`` commits (0: as soon as it starts)."""
+    process = subprocess.Popen([sys.executable, "-m", "heliohub.cli", "ingest", *args], cwd=ROOT,
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+    seen = 0
+    deadline = time.monotonic() + 300
+    while seen < commits and time.monotonic() < deadline:
+        line = process.stderr.readline()
+        if not line:
+            break
+        seen += line.startswith("heliohub ingest: committed")
+    if commits == 0:
+        time.sleep(1.0)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    process.stderr.close()
+
+
+@pytest.mark.parametrize("commits", [0, 1, 4, 9])
+def test_a_killed_ingest_completes_on_rerun_to_what_a_clean_run_gives(s3_archive, tmp_path, cef_headers, commits):
+    parts = fgm_parts(tmp_path / "parts", 3)
+    inputs = [str(p) for p in parts] + [str(SHARED_DATA / "cluster"), str(SHARED_DATA / "solar_orbiter")]
+    options = [*inputs, "--include-path", *cef_headers[:1]]
+    options = [*inputs, *[arg for folder in cef_headers for arg in ("--include-path", folder)]]
+    clean = f"{s3_archive}-clean"
+    assert run_ingest(*options, "--archive", clean).returncode == 0
+    _kill_after([*options, "--archive", s3_archive], commits)
+    rerun = run_ingest(*options, "--archive", s3_archive)
+    assert rerun.returncode == 0, rerun.stderr[-3000:]
+    assert_same_contents(contents(s3_archive), contents(clean))
+
+
+def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef_headers):
+    parts = fgm_parts(tmp_path / "parts", 6)
+    headers = [arg for folder in cef_headers for arg in ("--include-path", folder)]
+    processes = [subprocess.Popen([sys.executable, "-m", "heliohub.cli", "ingest", *map(str, group), *headers,
+                                   "--archive", archive, "--json"], cwd=ROOT, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True)
+                 for group in (parts[0::2], parts[1::2])]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], [o[1][-2000:] for o in outputs]
+    stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+    assert len(read_provenance(stored.attrs)) == 6
+    assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["files"] == 6
+
+
+def test_archive_location_from_the_environment(s3_archive, monkeypatch):
+    monkeypatch.setenv("HELIOHUB_ARCHIVE", s3_archive)
+    path = shared("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    assert ingest([path], progress=False).ok
+    assert "C1_CP_FGM_SPIN" in catalog.read_catalog(Archive.resolve(None))
+
+
+def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
+    monkeypatch.delenv("HELIOHUB_ARCHIVE", raising=False)
+    with pytest.raises(heliohub.HeliohubError, match="HELIOHUB_ARCHIVE"):
+        ingest([CEF], progress=False)
+    with pytest.raises(heliohub.HeliohubError, match="only folders and s3:// URLs"):
+        ingest([CEF], "gs://somewhere", progress=False)
