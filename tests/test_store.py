@@ -18,7 +18,7 @@ import xarray as xr
 import heliohub
 from heliohub import catalog, layout
 from heliohub.archive import Archive
-from heliohub.ingest import ingest
+from heliohub.ingestion import ingest
 from heliohub.merge import PROVENANCE, read_provenance
 
 from .conftest import CEF, SHARED_DATA, shared
@@ -222,3 +222,16 @@ def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
         ingest([CEF], progress=False)
     with pytest.raises(heliohub.HeliohubError, match="only folders and s3:// URLs"):
         ingest([CEF], "gs://somewhere", progress=False)
+
+
+def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
+    distributed = pytest.importorskip("dask.distributed")
+    parts = fgm_parts(tmp_path / "parts", 4)
+    files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf"))]
+    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+        report = ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False)
+        workers = client.run(lambda: True)
+    assert report.ok and len(workers) == 2
+    ingest(files, tmp_path / "serial", include_paths=cef_headers, progress=False)
+    assert_same_contents(contents(tmp_path / "parallel"), contents(tmp_path / "serial"))

@@ -1,5 +1,7 @@
 """heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data."""
 
+from .access import describe, open_dataset, search
+from .ingestion import ingest
 from .errors import (
     ArchiveError,
     DatasetNotFoundError,
@@ -18,13 +20,6 @@ __version__ = "0.1.0"
 
 
 
-def ingest(*args, **kwargs):  # imported on use: the store's dependencies are not needed to read files
-    """Ingest archive files into the archive store; see :func:`heliohub.ingest.ingest`."""
-    from .ingest import ingest as _ingest
-
-    return _ingest(*args, **kwargs)
-
-
 __all__ = [
     "ArchiveError",
     "DatasetNotFoundError",
@@ -36,8 +31,11 @@ __all__ = [
     "TimeRangeError",
     "UnknownFormatError",
     "__version__",
+    "describe",
     "frame_header",
     "frame_to_map",
     "ingest",
+    "open_dataset",
     "read_file",
+    "search",
 ]

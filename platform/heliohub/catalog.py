@@ -51,7 +51,7 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
             start, end = str(values.min()), str(values.max())
     variables = [
         {"name": str(name), "dims": list(var.dims), "shape": list(var.shape), "dtype": str(var.dtype),
-         "units": var.attrs.get("units") or _text(var.attrs, "UNITS"),
+         "units": None if var.dtype.kind == "M" else var.attrs.get("units") or _text(var.attrs, "UNITS"),
          "description": var.attrs.get("description") or var.attrs.get("long_name")}
         for name, var in sorted(ds.variables.items())
     ]

@@ -31,7 +31,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     if args.command == "ingest":
-        from .ingest import main_ingest
+        from .ingestion import main_ingest
 
         return main_ingest(args)
     return 2

@@ -6,9 +6,9 @@ re-measures them). In short:
 * data variables are chunked along their record axis to about ``CHUNK_BYTES`` of raw values per chunk (whole
   extent along the other axes; one frame per chunk for images), so a one-year scan reads few, large objects and a
   one-hour read fetches one chunk;
-* record coordinates (``time`` and other time axes) are stored in chunks of ``TIME_CHUNK_RECORDS`` values, a year
-  of 4 s data in one chunk: xarray loads them whole at open, and delta-like shuffling of the int64 nanoseconds
-  compresses a regular cadence to a few kB;
+* record coordinates (``time`` and other time axes) are stored in chunks of ``TIME_CHUNK_RECORDS`` values (a
+  year of 4 s data in 16 chunks): xarray loads them whole at open, and zarr decodes whole chunks, so a chunk much
+  larger than the data makes every open slow; byte shuffling compresses a regular cadence to a few kB;
 * numbers are compressed with Blosc (zstd, byte shuffle), text with zstd.
 """
 
@@ -21,7 +21,7 @@ import xarray as xr
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 CHUNK_BYTES = 4 << 20
-TIME_CHUNK_RECORDS = 1 << 23
+TIME_CHUNK_RECORDS = 1 << 19
 TIME_UNITS = "nanoseconds since 1970-01-01"
 
 

@@ -1,0 +1,244 @@
+"""Dataset IDs to lazy xarray datasets, and the catalog as a search: what users touch on the platform.
+
+Everything here reads the archive store that ``HELIOHUB_ARCHIVE`` and the ``AWS_*`` variables point at (the
+platform sets them in every user environment), so a notebook needs no paths, endpoints or credentials.
+"""
+
+from __future__ import annotations
+
+import difflib
+import threading
+from collections.abc import Iterable
+from datetime import date, datetime
+from typing import Any
+
+import icechunk
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from . import catalog
+from .archive import BRANCH, CATALOG, Archive, check_dataset_id
+from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
+from .layout import record_dims
+from .merge import PROVENANCE
+
+TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
+
+_lock = threading.Lock()
+_repositories: dict[tuple[str, str], icechunk.Repository] = {}
+_catalogs: dict[str, tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
+
+
+def _repository(store: Archive, name: str) -> icechunk.Repository | None:
+    """The repository (opened once per process and reused), or None when the store has no such repository."""
+    key = (store.url, name)
+    with _lock:
+        repo = _repositories.get(key)
+    if repo is not None:
+        return repo
+    try:
+        if not store.exists(name):
+            return None
+        repo = store.repository(name)
+    except ArchiveError:
+        raise
+    except Exception as error:  # botocore/icechunk errors when the endpoint is unreachable or refuses
+        raise store.error(f"cannot read {name!r}", error) from None
+    with _lock:
+        _repositories[key] = repo
+    return repo
+
+
+def _session(store: Archive, name: str) -> icechunk.Session | None:
+    repo = _repository(store, name)
+    if repo is None:
+        return None
+    try:
+        return repo.readonly_session(branch=BRANCH)
+    except icechunk.IcechunkError as error:
+        raise store.error(f"cannot read {name!r}", error) from None
+
+
+def _catalog(store: Archive) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+    """The catalog, re-read only when it changed (one small request to see whether it did)."""
+    repo = _repository(store, CATALOG)
+    if repo is None:
+        return {}, _frame({})
+    try:
+        snapshot = repo.lookup_branch(BRANCH)
+    except icechunk.IcechunkError as error:
+        raise store.error("cannot read the catalog", error) from None
+    cached = _catalogs.get(store.url)
+    if cached is not None and cached[0] == snapshot:
+        return cached[1], cached[2]
+    entries = catalog.read_catalog(store)
+    frame = _frame(entries)
+    _catalogs[store.url] = (snapshot, entries, frame)
+    return entries, frame
+
+
+def _frame(entries: dict[str, dict[str, Any]]) -> pd.DataFrame:
+    columns = ["dataset_id", "title", "mission", "spacecraft", "instrument", "start", "end", "records", "size"]
+    rows = [{**{c: e.get(c) for c in columns}, "size": e.get("stored_bytes") or e.get("nbytes")}
+            for e in entries.values()]
+    frame = pd.DataFrame(rows, columns=columns)
+    for column in ("start", "end"):
+        frame[column] = pd.to_datetime(frame[column])
+    text = frame[["dataset_id", "title", "mission", "spacecraft", "instrument"]].fillna("").astype(str)
+    frame.attrs["_haystack"] = text.agg(" ".join, axis=1).str.lower().to_numpy()
+    return frame.sort_values("dataset_id", ignore_index=True)
+
+
+def _not_found(store: Archive, dataset_id: str) -> DatasetNotFoundError:
+    entries, _ = _catalog(store)
+    ids = sorted(entries)
+    by_lower = {i.lower(): i for i in ids}
+    close = [by_lower[m] for m in difflib.get_close_matches(dataset_id.lower(), list(by_lower), n=5, cutoff=0.5)]
+    if not close:
+        close = [i for i in ids if dataset_id.lower() in i.lower()][:5]
+    hint = f"closest: {', '.join(close)}" if close else f"the store holds {len(ids)} dataset(s); see heliohub.search()"
+    return DatasetNotFoundError(f"no dataset {dataset_id!r} in the archive store {store.url} ({hint})")
+
+
+def _timestamp(value: TimeLike, what: str) -> np.datetime64 | None:
+    if value is None:
+        return None
+    try:
+        stamp = pd.Timestamp(value)
+    except (ValueError, TypeError) as error:
+        raise TimeRangeError(f"{what}={value!r} is not a time (use ISO text such as '2001-07-06T21:00', a "
+                             "datetime or a numpy datetime64)") from error
+    if stamp.tzinfo is not None:
+        stamp = stamp.tz_convert("UTC").tz_localize(None)
+    return np.datetime64(stamp.as_unit("ns").asm8, "ns")
+
+
+def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
+                 variables: Iterable[str] | str | None = None, chunks: Any = None,
+                 archive: str | Archive | None = None) -> xr.Dataset:
+    """A dataset of the archive store, by the archive's dataset ID, lazily.
+
+    Only metadata and the time axis are read here; values are read when used, and only the chunks that cover
+    them.
+
+    Parameters
+    ----------
+    dataset_id:
+        The archive's dataset ID, for example ``"C1_CP_FGM_SPIN"`` or ``"SOHO_EIT_195"``.
+    start, end:
+        The time range (inclusive), as ISO text, datetimes or numpy datetimes; open-ended when omitted.
+    variables:
+        The variables to keep (with their coordinates); all when omitted.
+    chunks:
+        As in ``xarray.open_dataset``: None for lazy numpy-backed variables, ``{}`` for dask arrays in the
+        stored chunks, or a dict of chunk sizes.
+    archive:
+        The archive store; ``HELIOHUB_ARCHIVE`` (set on the platform) when omitted.
+    """
+    store = Archive.resolve(archive)
+    try:
+        check_dataset_id(dataset_id)
+    except ArchiveError as error:
+        raise DatasetNotFoundError(str(error)) from None
+    session = _session(store, dataset_id)
+    if session is None:
+        raise _not_found(store, dataset_id)
+    try:
+        ds = xr.open_zarr(session.store, consolidated=False, chunks=chunks)
+    except Exception as error:
+        raise store.error(f"cannot open {dataset_id!r}", error) from None
+    ds.attrs.pop(PROVENANCE, None)
+    ds = _select(ds, dataset_id, start, end)
+    if variables is not None:
+        wanted = [variables] if isinstance(variables, str) else list(variables)
+        missing = [v for v in wanted if v not in ds.variables]
+        if missing:
+            raise HeliohubError(f"{dataset_id} has no variable(s) {', '.join(missing)}; it has: "
+                                f"{', '.join(map(str, ds.data_vars))}")
+        ds = ds[wanted]
+    return ds
+
+
+def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: TimeLike) -> xr.Dataset:
+    """The range, checked against the coverage, selected as xarray does (text with pandas' partial-string
+    semantics: ``end="2001-07-08T13:00"`` takes the whole minute)."""
+    start, end = _timestamp(start_given, "start"), _timestamp(end_given, "end")
+    if start is None and end is None:
+        return ds
+    if start is not None and end is not None and start > end:
+        raise TimeRangeError(f"start {start} is after end {end}")
+    axes = record_dims(ds)
+    if not axes:
+        raise TimeRangeError(f"{dataset_id} has no time axis to select a range on")
+    times = ds[axes[0]].values
+    valid = times[~np.isnat(times)]
+    if not valid.size:
+        raise TimeRangeError(f"{dataset_id} holds no records, so no range can be selected")
+    first, last = valid.min(), valid.max()
+    if (start is not None and start > last) or (end is not None and end < first):
+        raise TimeRangeError(f"{dataset_id} covers {first} to {last}; the range asked for "
+                             f"({start or '...'} to {end or '...'}) lies outside it")
+    given = [v if isinstance(v, str) else t for v, t in ((start_given, start), (end_given, end))]
+    return ds.sel({axes[0]: slice(*given)})
+
+
+def search(text: str | None = None, *, mission: str | None = None, spacecraft: str | None = None,
+           instrument: str | None = None, start: TimeLike = None, end: TimeLike = None,
+           archive: str | Archive | None = None) -> pd.DataFrame:
+    """Datasets of the archive store matching all that is given, as a DataFrame (ID, title, coverage, size).
+
+    ``text`` matches words of the ID, title, mission, spacecraft and instrument, case-insensitively;
+    ``mission``, ``spacecraft`` and ``instrument`` match those fields (case-insensitively, as substrings);
+    ``start`` and ``end`` keep datasets with data in that range. The catalog is cached and re-read only when it
+    changes, so this is fast enough to call on every keystroke.
+    """
+    store = Archive.resolve(archive)
+    _, frame = _catalog(store)
+    mask = np.ones(len(frame), dtype=bool)
+    if text:
+        haystack = frame.attrs.get("_haystack", np.array([], dtype=object))
+        for word in text.lower().split():
+            mask &= np.array([word in h for h in haystack], dtype=bool)
+    for column, wanted in (("mission", mission), ("spacecraft", spacecraft), ("instrument", instrument)):
+        if wanted:
+            mask &= frame[column].fillna("").str.lower().str.contains(wanted.lower(), regex=False).to_numpy()
+    first, last = _timestamp(start, "start"), _timestamp(end, "end")
+    if first is not None:
+        mask &= (frame["end"] >= first).fillna(False).to_numpy()
+    if last is not None:
+        mask &= (frame["start"] <= last).fillna(False).to_numpy()
+    result = frame[mask].reset_index(drop=True)
+    result.attrs = {}
+    return result
+
+
+class Description(dict):
+    """A dataset's catalog entry, printed as a readable summary."""
+
+    def __str__(self) -> str:
+        lines = [f"{self['dataset_id']}: {self.get('title') or ''}",
+                 f"  mission {self.get('mission')}, spacecraft {self.get('spacecraft')}, "
+                 f"instrument {self.get('instrument')}",
+                 f"  coverage {self.get('start')} to {self.get('end')}, {self.get('records')} records, "
+                 f"{self.get('files')} file(s), version {self.get('version')}",
+                 "  variables:"]
+        for variable in self.get("variables", []):
+            units = f" [{variable['units']}]" if variable.get("units") else ""
+            about = variable.get("description") or ""
+            lines.append(f"    {variable['name']} {tuple(variable['shape'])}{units}: {about}")
+        lines.append("  provenance: " + ", ".join(f"{p['file']}" for p in self.get("provenance", [])))
+        lines.append(f"  acknowledgement: {self.get('acknowledgement')}")
+        return "\n".join(lines)
+
+    __repr__ = __str__
+
+
+def describe(dataset_id: str, *, archive: str | Archive | None = None) -> Description:
+    """Variables (names, shapes, units, descriptions), coverage, provenance and acknowledgement of a dataset."""
+    store = Archive.resolve(archive)
+    entries, _ = _catalog(store)
+    entry = entries.get(dataset_id)
+    if entry is None:
+        raise _not_found(store, dataset_id)
+    return Description(entry)

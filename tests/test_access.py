@@ -1,0 +1,200 @@
+"""Dataset IDs to lazy xarray: open_dataset, the xarray engine, search and describe, against a real S3 endpoint."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import re
+import socket
+from datetime import datetime
+
+import boto3
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import heliohub
+from heliohub import layout
+from heliohub.errors import ArchiveError, DatasetNotFoundError, TimeRangeError
+
+from .conftest import CEF_HEADERS, shared
+from .test_store import FGM, fgm_parts
+
+FGM_ID = "C4_CP_FGM_SPIN"
+B_MAG = "B_mag__C4_CP_FGM_SPIN"
+SMALL_CHUNKS = 2048  # bytes of raw values per chunk: the 3-day file becomes ~30 chunks per variable
+
+
+@pytest.fixture(scope="module")
+def store(s3_endpoint, tmp_path_factory):
+    """An S3 archive store holding the FGM file (ingested in 3 parts, small chunks), the Cluster CDFs, LYRA and
+    EIT; the AWS_* and HELIOHUB_ARCHIVE variables point at it."""
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "heliohub-test",
+                            "AWS_SECRET_ACCESS_KEY": "heliohub-test", "AWS_REGION": "us-east-1"}.items():
+            patch.setenv(name, value)
+        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="access")
+        url = "s3://access/archive"
+        patch.setenv("HELIOHUB_ARCHIVE", url)
+        patch.setattr(layout, "CHUNK_BYTES", SMALL_CHUNKS)
+        parts = fgm_parts(tmp_path_factory.mktemp("parts"), 3)
+        files = [*parts, *sorted(shared("cluster", "cdf").glob("C*_CP_FGM_SPIN__*.cdf")),
+                 shared("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits"),
+                 shared("soho", "eit", "efz20040301.000010_s.fits")]
+        report = heliohub.ingest(files, include_paths=[str(p) for p in CEF_HEADERS], progress=False)
+        assert report.ok, report.summary()
+        yield url
+
+
+@pytest.fixture(scope="module")
+def fgm_file():
+    return heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
+
+
+@contextlib.contextmanager
+def requests_seen():
+    """Every request line the S3 endpoint logs while the block runs."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("werkzeug")
+    handler, level, propagate = Collect(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def chunk_gets(lines: list[str]) -> int:
+    return sum(bool(re.search(r"GET \S*/chunks/", line)) for line in lines)
+
+
+def test_values_equal_the_files(store, fgm_file):
+    ds = heliohub.open_dataset(FGM_ID).sel(time=slice(fgm_file.time.values[0], None))
+    xr.testing.assert_equal(ds.load().drop_attrs(), fgm_file.drop_attrs())
+    for n in (1, 2, 3):
+        path = shared("cluster", "cdf", f"C{n}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+        xr.testing.assert_equal(heliohub.open_dataset(f"C{n}_CP_FGM_SPIN").load().drop_attrs(),
+                                heliohub.read_file(path).drop_attrs())
+    eit = heliohub.open_dataset("SOHO_EIT_195")
+    np.testing.assert_array_equal(heliohub.frame_to_map(eit).data,
+                                  heliohub.read_file(shared("soho", "eit", "efz20040301.000010_s.fits"))["image"][0])
+
+
+@pytest.mark.parametrize("kind", ["text", "datetime", "numpy"])
+def test_time_range_in_any_form(store, fgm_file, kind):
+    start, end = "2001-07-08T12:00", "2001-07-08T13:00"
+    given = {"text": (start, end), "datetime": (datetime(2001, 7, 8, 12), datetime(2001, 7, 8, 13)),
+             "numpy": (np.datetime64(start), np.datetime64(end))}[kind]
+    ds = heliohub.open_dataset(FGM_ID, *given, variables=[B_MAG])
+    expected = fgm_file[B_MAG].sel(time=slice(*given))  # strings: xarray's partial-string semantics
+    assert list(ds.data_vars) == [B_MAG]
+    assert ds.sizes["time"] == expected.sizes["time"] > 800
+    np.testing.assert_array_equal(ds[B_MAG].values, expected.values)
+
+
+def test_open_reads_metadata_only_and_an_hour_reads_only_its_chunks(store):
+    with requests_seen() as at_open:
+        ds = heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00")
+    # the time axis (one chunk, read whole by xarray at open) and nothing of the data variables
+    assert 1 <= chunk_gets(at_open) <= 3, at_open
+    total_chunks = int(np.ceil(heliohub.open_dataset(FGM_ID).sizes["time"] / (SMALL_CHUNKS // 4)))
+    with requests_seen() as reading:
+        value = float(ds[B_MAG].mean())
+    assert np.isfinite(value)
+    assert total_chunks >= 25
+    assert 1 <= chunk_gets(reading) <= 3, f"{chunk_gets(reading)} chunk reads of {total_chunks}"
+
+
+def test_dask_chunks_follow_xarray(store, fgm_file):
+    ds = heliohub.open_dataset(FGM_ID, chunks={})
+    assert ds[B_MAG].chunks is not None
+    assert ds[B_MAG].data.chunksize[0] == SMALL_CHUNKS // 4
+    whole = float(ds[B_MAG].sel(time=slice(fgm_file.time.values[0], None)).mean().compute())
+    assert whole == pytest.approx(float(fgm_file[B_MAG].mean()), rel=1e-6)
+
+
+def test_the_xarray_engine_with_a_time_range(store):
+    via_xarray = xr.open_dataset(FGM_ID, engine="heliohub", start="2001-07-08T12:00", end="2001-07-08T13:00")
+    direct = heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00")
+    xr.testing.assert_identical(via_xarray.load(), direct.load())
+    chunked = xr.open_dataset(FGM_ID, engine="heliohub", chunks={}, drop_variables=["tm__C4_CP_FGM_SPIN"])
+    assert chunked[B_MAG].chunks is not None and "tm__C4_CP_FGM_SPIN" not in chunked
+
+
+def test_search_by_words_fields_and_time(store):
+    found = heliohub.search("fgm")
+    assert list(found["dataset_id"]) == ["C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN", "C3_CP_FGM_SPIN", FGM_ID]
+    assert {"dataset_id", "title", "start", "end", "size"} <= set(found.columns)
+    assert list(heliohub.search(instrument="lyra")["dataset_id"]) == ["PROBA2_LYRA_LEV2"]
+    assert list(heliohub.search(mission="soho")["dataset_id"]) == ["SOHO_EIT_195"]
+    assert list(heliohub.search("spin", start="2001-07-07", end="2001-07-08")["dataset_id"]) == [FGM_ID]
+    assert heliohub.search("no such words").empty
+    for _ in range(50):  # as a search box would, keystroke after keystroke
+        heliohub.search("magnetic fi")
+
+
+def test_describe(store):
+    about = heliohub.describe(FGM_ID)
+    assert about["start"] == "2001-06-11T20:00:03.912000000" and about["end"] == "2001-07-09T06:24:01.171000000"
+    assert about["files"] == 4 and about["acknowledgement"].startswith("Please acknowledge")
+    b = next(v for v in about["variables"] if v["name"] == B_MAG)
+    assert b["units"] == "nT" and "Magnitude" in b["description"]
+    text = str(about)
+    assert "C4_CP_FGM_SPIN__20010706_211610_20010708_025346_V01.cef" in text and "B_mag__C4_CP_FGM_SPIN" in text
+
+
+def test_unknown_id_names_the_closest(store):
+    with pytest.raises(DatasetNotFoundError, match="closest: C4_CP_FGM_SPIN") as caught:
+        heliohub.open_dataset("C4_CP_FGM_SPN")
+    assert caught.value.__cause__ is None
+    with pytest.raises(DatasetNotFoundError, match="closest"):
+        heliohub.describe("c4_cp_fgm")
+    with pytest.raises(DatasetNotFoundError):
+        xr.open_dataset("NO_SUCH_ID", engine="heliohub")
+
+
+def test_a_range_outside_the_coverage_says_the_coverage(store):
+    with pytest.raises(TimeRangeError, match="covers 2001-06-11T20:00:03.912.* to 2001-07-09T06:24:01.171"):
+        heliohub.open_dataset(FGM_ID, "2005-01-01", "2005-01-02")
+    with pytest.raises(TimeRangeError, match="after end"):
+        heliohub.open_dataset(FGM_ID, "2001-07-08", "2001-07-07")
+    with pytest.raises(TimeRangeError, match="not a time"):
+        heliohub.open_dataset(FGM_ID, "yesterday-ish")
+
+
+def _closed_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_an_unreachable_store_names_the_url_and_the_setting(store, monkeypatch):
+    monkeypatch.setenv("AWS_ENDPOINT_URL", f"http://127.0.0.1:{_closed_port()}")
+    with pytest.raises(ArchiveError, match="AWS_ENDPOINT_URL") as caught:
+        heliohub.open_dataset(FGM_ID, archive="s3://elsewhere/archive")
+    assert "s3://elsewhere/archive" in str(caught.value)
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_a_missing_bucket_or_no_setting_is_named(store, monkeypatch):
+    with pytest.raises((ArchiveError, DatasetNotFoundError), match="no-such-bucket"):
+        heliohub.open_dataset(FGM_ID, archive="s3://no-such-bucket/archive")
+    monkeypatch.delenv("HELIOHUB_ARCHIVE")
+    with pytest.raises(ArchiveError, match="HELIOHUB_ARCHIVE"):
+        heliohub.open_dataset(FGM_ID)
+
+
+def test_times_come_back_as_utc_datetimes(store):
+    ds = heliohub.open_dataset("PROBA2_LYRA_LEV2")
+    assert ds.time.dtype == np.dtype("datetime64[ns]")
+    assert pd.Timestamp(ds.time.values[0]) == pd.Timestamp("2012-01-01T00:00:00.118")
