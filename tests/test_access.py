@@ -164,7 +164,7 @@ def test_unknown_id_names_the_closest(store):
 
 
 def test_a_range_outside_the_coverage_says_the_coverage(store):
-    with pytest.raises(TimeRangeError, match="covers 2001-06-11T20:00:03.912.* to 2001-07-09T06:24:01.171"):
+    with pytest.raises(TimeRangeError, match=r"covers 2001-06-11T20:00:03.912.* to 2001-07-09T06:24:01.171"):
         heliohub.open_dataset(FGM_ID, "2005-01-01", "2005-01-02")
     with pytest.raises(TimeRangeError, match="after end"):
         heliohub.open_dataset(FGM_ID, "2001-07-08", "2001-07-07")

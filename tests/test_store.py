@@ -82,7 +82,8 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
     assert fgm["mission"] == "Cluster" and fgm["instrument"] and fgm["acknowledgement"]
     b = next(v for v in fgm["variables"] if v["name"] == "B_vec_xyz_gse__C4_CP_FGM_SPIN")
     assert b["units"] == "nT" and b["shape"] == [14772 + 897, 3] and b["description"]
-    assert {p["file"] for p in fgm["provenance"]} == {FGM, "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"}
+    cdf = "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
+    assert {p["file"] for p in fgm["provenance"]} == {FGM, cdf}
     assert all(len(p["checksum"]) == 64 for p in fgm["provenance"])
     assert fgm["nbytes"] > 0 and fgm["stored_bytes"] > 0
 

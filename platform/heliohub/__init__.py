@@ -1,7 +1,6 @@
 """heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data."""
 
 from .access import describe, open_dataset, search
-from .ingestion import ingest
 from .errors import (
     ArchiveError,
     DatasetNotFoundError,
@@ -13,6 +12,7 @@ from .errors import (
     TimeRangeError,
     UnknownFormatError,
 )
+from .ingestion import ingest
 from .readers import read_file
 from .solar import frame_header, frame_to_map
 
