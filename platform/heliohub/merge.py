@@ -16,7 +16,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .layout import TIME_UNITS, encoding, record_dims
+from .layout import TIME_UNITS, encode_times, encoding, record_dims
 
 PROVENANCE = "heliohub_provenance"
 
@@ -132,6 +132,9 @@ def sorted_unique(ds: xr.Dataset, dim: str) -> xr.Dataset:
     times = ds[dim].values
     if times.size < 2:
         return ds
+    steps = times[1:] > times[:-1]
+    if steps.all():  # already sorted with no repeated time (the usual case): skip the sort
+        return ds
     order = np.argsort(times, kind="stable")
     ordered = times[order]
     keep = np.ones(order.size, dtype=bool)
@@ -177,7 +180,8 @@ def _equal(a: Any, b: Any) -> bool:
 def write_new(store: Any, ds: xr.Dataset, attrs: dict[str, Any]) -> None:
     """The first write of a dataset into an empty group."""
     ds = ds.drop_vars([origin(dim) for dim in record_dims(ds)], errors="ignore")
-    ds.assign_attrs(attrs).to_zarr(store, mode="w", encoding=encoding(ds), consolidated=False, zarr_format=3)
+    enc = encoding(ds)
+    encode_times(ds).assign_attrs(attrs).to_zarr(store, mode="w", encoding=enc, consolidated=False, zarr_format=3)
 
 
 def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals: dict[str, list[tuple[str, str]]],
@@ -215,8 +219,8 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
                 array.resize((end, *array.shape[1:]))
         if merged.sizes[dim]:
             region = merged.drop_vars([n for n in merged.variables if n not in names or n == dim])
-            region.drop_attrs(deep=True).to_zarr(store, region={dim: slice(begin, end)}, mode="r+",
-                                                 consolidated=False)
+            encode_times(region.drop_attrs(deep=True)).drop_attrs(deep=True).to_zarr(
+                store, region={dim: slice(begin, end)}, mode="r+", consolidated=False)
             # xarray leaves index coordinates out of region writes, so the time axis is written here, in the
             # encoding layout.encoding gave it (int64 nanoseconds since 1970).
             group[dim][begin:end] = _encoded_times(merged[dim].values, group[dim].attrs)
@@ -234,11 +238,7 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
 def _encoded_times(values: np.ndarray, attrs: Any) -> np.ndarray:
     if attrs.get("units") != TIME_UNITS:
         raise ValueError(f"time axis stored in {attrs.get('units')!r}, not {TIME_UNITS!r}")
-    encoded = values.astype("datetime64[ns]").view("int64").copy()
-    fill = attrs.get("_FillValue")
-    if fill is not None:
-        encoded[np.isnat(values)] = fill
-    return encoded
+    return values.astype("datetime64[ns]", copy=False).view("int64")
 
 
 def set_variable_attrs(array: zarr.Array, values: dict[str, Any]) -> None:

@@ -1,0 +1,131 @@
+"""The archive store (issue 3): ingest cost against reading alone, bytes stored, and the layout choices.
+
+    .venv/bin/python benchmarks/bench_store.py        # writes benchmarks/results/store.json
+
+* ingest: one year of 4 s FGM-like data (365 daily CDFs built from the real file) into a local-folder store,
+  against ``read_file`` of the same files in the same run. Goal: writing costs <= 1x the reading, i.e.
+  ingest time <= 2x reading time.
+* bytes: what the store holds against the source CDFs and against the same CDFs gzipped.
+* compressors: ratio and decode speed of the candidates on the year's real-valued arrays.
+* chunking: a one-hour read and a one-year scan on the S3 endpoint for several chunk sizes.
+"""
+
+from __future__ import annotations
+
+import gzip
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from zarr.codecs import BloscCodec, BloscShuffle, BytesCodec, GzipCodec, ZstdCodec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fgm_like
+import heliohub
+from common import DATA, median_seconds, write_results
+from heliohub import catalog, layout
+from heliohub.archive import Archive
+from moto_s3 import s3_bucket
+
+DAYS = 365
+B = "B_vec_xyz_gse__C4_CP_FGM_SPIN"
+
+
+def ingest_cost(files: list[Path]) -> dict[str, object]:
+    store = DATA / "store_year"
+    read_s = median_seconds(lambda: [heliohub.read_file(p) for p in files], repeat=1)[0]
+    shutil.rmtree(store, ignore_errors=True)
+    started = time.perf_counter()
+    report = heliohub.ingest(files, store, progress=False)
+    ingest_s = time.perf_counter() - started
+    assert report.ok, report.summary()
+    entry = catalog.read_catalog(Archive.resolve(store))["C4_CP_FGM_SPIN"]
+    source = sum(p.stat().st_size for p in files)
+    gzipped = sum(len(gzip.compress(p.read_bytes(), 6)) for p in files)
+    stored = sum(f.stat().st_size for f in (store / "C4_CP_FGM_SPIN").rglob("*") if f.is_file())
+    # appending a day to the year, as a daily ingest would
+    extra = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf_next", DAYS + 3)[DAYS:]
+    append_s = median_seconds(*[lambda p=p: heliohub.ingest([p], store, progress=False) for p in extra[:1]],
+                              repeat=1)[0]
+    return {
+        "files": len(files), "records": entry["records"],
+        "read_s": round(read_s, 2), "ingest_s": round(ingest_s, 2),
+        "writing_s": round(ingest_s - read_s, 2), "writing_vs_reading": round((ingest_s - read_s) / read_s, 2),
+        "goal": "writing_vs_reading <= 1.0",
+        "append_one_day_s": round(append_s, 2),
+        "source_mb": round(source / 1e6, 1), "gzip_mb": round(gzipped / 1e6, 1), "stored_mb": round(stored / 1e6, 1),
+        "stored_vs_source": round(stored / source, 3), "stored_vs_gzip": round(stored / gzipped, 3),
+    }
+
+
+def compressors() -> dict[str, object]:
+    """Ratio and decode throughput of each candidate on real arrays (not the repeated year, whose copies would
+    flatter compressors with long match windows), each array as one chunk."""
+    import zarr
+    from zarr.storage import MemoryStore
+
+    fgm = fgm_like.fgm_records()
+    epd = heliohub.read_file(fgm_like.SHARED_DATA / "solar_orbiter" / "cdf"
+                             / "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")
+    arrays = {
+        "FGM B_vec (float32, 14772x3)": fgm[B].values,
+        "FGM time (int64 ns)": fgm.time.values.view("int64"),
+        "EPD Ion_Flux (float32, 39784x12)": epd["Ion_Flux"].values,
+        "EPD time (int64 ns)": epd.time.values.view("int64"),
+    }
+    candidates = {
+        "blosc-zstd5-shuffle (chosen)": [BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle)],
+        "blosc-zstd5-bitshuffle": [BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.bitshuffle)],
+        "blosc-lz4-shuffle": [BloscCodec(cname="lz4", clevel=5, shuffle=BloscShuffle.shuffle)],
+        "zstd3": [ZstdCodec(level=3)],
+        "gzip6": [GzipCodec(level=6)],
+    }
+    out = {}
+    for label, codecs in candidates.items():
+        row = {}
+        for name, values in arrays.items():
+            store = MemoryStore()
+            array = zarr.create_array(store, shape=values.shape, chunks=values.shape, dtype=values.dtype,
+                                      compressors=codecs, serializer=BytesCodec())
+            array[...] = values
+            stored = sum(len(v.to_bytes()) for k, v in store._store_dict.items() if not k.endswith("zarr.json"))
+            decode_s = median_seconds(lambda a=array: a[...], repeat=5)[0]
+            row[name] = {"ratio": round(values.nbytes / stored, 2),
+                         "decode_mb_per_s": round(values.nbytes / 1e6 / decode_s)}
+        out[label] = row
+    return out
+
+
+def chunking(files: list[Path]) -> dict[str, object]:
+    """A one-hour read and a one-year mean on the S3 endpoint, for several chunk sizes (60 days of data)."""
+    results = {}
+    sample = files[:60]
+    with s3_bucket("chunking") as bucket:
+        for chunk_bytes in (1 << 18, 1 << 20, 4 << 20, 16 << 20):
+            layout.CHUNK_BYTES = chunk_bytes
+            url = f"{bucket}/c{chunk_bytes}"
+            heliohub.ingest(sample, url, progress=False)
+            hour_s, scan_s = median_seconds(
+                lambda u=url: float(heliohub.open_dataset("C4_CP_FGM_SPIN", "2001-01-20T12:00", "2001-01-20T13:00",
+                                                          archive=u)[B].mean()),
+                lambda u=url: float(heliohub.open_dataset("C4_CP_FGM_SPIN", archive=u, chunks={})[B].mean()),
+                repeat=3)
+            results[f"{chunk_bytes // 1024} kB"] = {"one_hour_read_s": round(hour_s, 3),
+                                                    "sixty_day_scan_s": round(scan_s, 3)}
+    layout.CHUNK_BYTES = 4 << 20
+    return results
+
+
+def main() -> None:
+    files = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf", DAYS)
+    write_results("store", {
+        "ingest_year": ingest_cost(files),
+        "compressors": compressors(),
+        "chunking_s3": chunking(files),
+        "layout": {"CHUNK_BYTES": layout.CHUNK_BYTES, "TIME_CHUNK_RECORDS": layout.TIME_CHUNK_RECORDS},
+    })
+
+
+if __name__ == "__main__":
+    main()
