@@ -236,3 +236,15 @@ def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     assert report.ok and len(workers) == 2
     ingest(files, tmp_path / "serial", include_paths=cef_headers, progress=False)
     assert_same_contents(contents(tmp_path / "parallel"), contents(tmp_path / "serial"))
+
+
+def test_an_explicit_dataset_id_overrides_the_files(tmp_path):
+    small = shared("soho", "mdi", "mdi_fd_Ic_6h_01d.5871.0000_s.fits")
+    result = run_ingest(str(small), "--archive", str(tmp_path / "store"), "--dataset-id", "SOHO_MDI_CONTINUUM_128",
+                        "--json")
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["datasets"] == ["SOHO_MDI_CONTINUUM_128"]
+    stored = open_stored(tmp_path / "store", "SOHO_MDI_CONTINUUM_128")
+    assert stored["image"].shape == (1, 128, 128)
+    bad = run_ingest(str(small), "--archive", str(tmp_path / "store"), "--dataset-id", "no/slashes", "--json")
+    assert bad.returncode == 1 and "not a usable dataset ID" in json.loads(bad.stdout)["files"][0]["reason"]

@@ -1,4 +1,14 @@
-"""heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data."""
+"""heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data.
+
+``open_dataset``, ``search`` and ``describe`` read the archive store; ``read_file`` reads an archive file; ``ingest``
+fills the store. The readers and the ingest are imported on first use, so that a notebook that only opens
+datasets does not pay for astropy, pyarrow and the CDF and FITS readers.
+"""
+
+from __future__ import annotations
+
+from importlib import import_module
+from typing import Any
 
 from .access import describe, open_dataset, search
 from .errors import (
@@ -12,12 +22,18 @@ from .errors import (
     TimeRangeError,
     UnknownFormatError,
 )
-from .ingestion import ingest
-from .readers import read_file
-from .solar import frame_header, frame_to_map
 
 __version__ = "0.1.0"
 
+_LAZY = {"read_file": ".readers", "ingest": ".ingestion", "frame_to_map": ".solar", "frame_header": ".solar"}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(import_module(_LAZY[name], __name__), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'heliohub' has no attribute {name!r}")
 
 
 __all__ = [

@@ -20,7 +20,7 @@ import xarray as xr
 from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
 from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
-from .layout import record_dims
+from .layout import TIME_UNITS, record_dims
 from .merge import PROVENANCE
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
@@ -28,6 +28,16 @@ TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
 _lock = threading.Lock()
 _repositories: dict[tuple[str, str], icechunk.Repository] = {}
 _catalogs: dict[str, tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
+_time_axes: dict[tuple[str, str, str, str], np.ndarray] = {}
+
+
+def clear_caches() -> None:
+    """Forget the repositories, catalogs and time axes kept between calls (they are keyed by the store's
+    snapshots, so they are never stale; this only frees memory)."""
+    with _lock:
+        _repositories.clear()
+        _catalogs.clear()
+        _time_axes.clear()
 
 
 def _repository(store: Archive, name: str) -> icechunk.Repository | None:
@@ -145,7 +155,9 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     if session is None:
         raise _not_found(store, dataset_id)
     try:
-        ds = xr.open_zarr(session.store, consolidated=False, chunks=chunks)
+        ds = _open_group(session, store.url, dataset_id, chunks)
+    except HeliohubError:
+        raise
     except Exception as error:
         raise store.error(f"cannot open {dataset_id!r}", error) from None
     ds.attrs.pop(PROVENANCE, None)
@@ -158,6 +170,43 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
                                 f"{', '.join(map(str, ds.data_vars))}")
         ds = ds[wanted]
     return ds
+
+
+def _open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any) -> xr.Dataset:
+    """The group as xarray would open it, with the time axes decoded here and kept per snapshot.
+
+    xarray would read each time axis three times at every open (its first value, its last, then all of it, to
+    check and then build the index); heliohub stores times as int64 nanoseconds since 1970 (see layout.py), so
+    decoding is a view, and a time axis already read for this snapshot of the dataset is not read again.
+    """
+    ds = xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
+                      create_default_indexes=False)
+    times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
+    axes = {name for name in times if ds[name].dims == (name,)}
+    decoded = {}
+    for name in axes:
+        key = (url, dataset_id, session.snapshot_id, name)
+        values = _time_axes.get(key)
+        if values is None:
+            values = np.asarray(ds[name].values).view("datetime64[ns]")
+            with _lock:
+                _time_axes[key] = values
+        decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding)
+    others = [name for name in times if name not in axes]
+    if others:
+        cf = xr.decode_cf(ds[others].drop_vars([n for n in ds[others].coords if n in axes]),
+                          decode_times=True)
+        decoded.update({name: cf[name].variable for name in others})
+    coords = {n: v for n, v in decoded.items() if n in ds.coords}
+    ds = ds.assign(**{n: v for n, v in decoded.items() if n not in coords}).assign_coords(coords)
+    for dim in ds.dims:  # the other dimension coordinates (energy bins, ...) get their indexes as usual
+        if dim in ds.coords and dim not in ds.xindexes:
+            ds = ds.set_xindex(dim)
+    return ds
+
+
+def _time_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in attrs.items() if k not in ("units", "calendar")}
 
 
 def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: TimeLike) -> xr.Dataset:
