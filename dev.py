@@ -1,6 +1,7 @@
 #!/usr/bin/env python3
 """Set up and run heliohub from a fresh checkout with nothing but Python 3.11+.
 
+    python3 dev.py up [SETTINGS...]        create .venv, install the locked environment, run `heliohub up`
     python3 dev.py test [PYTEST ARGS...]   create .venv, install the locked environment, run the test suite
     python3 dev.py lock                    regenerate requirements/dev.lock from pyproject.toml
 
@@ -68,6 +69,12 @@ def main(argv: list[str]) -> int:
     if command == "test":
         python = ensure_venv()
         return subprocess.run([str(python), "-m", "pytest", *rest], cwd=ROOT).returncode
+    if command == "up":
+        python = ensure_venv()
+        try:
+            return subprocess.run([str(python), "-m", "heliohub.cli", "up", *rest], cwd=ROOT).returncode
+        except KeyboardInterrupt:  # heliohub up got the Ctrl-C too, and stops what it started
+            return 0
     if command == "lock":
         lock()
         return 0

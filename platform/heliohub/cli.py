@@ -25,11 +25,26 @@ def parser() -> argparse.ArgumentParser:
                         help="a folder of CEF header (.ceh) files; repeatable (CEFPATH is searched too)")
     ingest.add_argument("--dask", metavar="ADDRESS", help="read files in parallel on this Dask scheduler")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
+    up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
+                             "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
+                             add_help=False)
+    up.add_argument("settings", nargs=argparse.REMAINDER)
+    down = commands.add_parser("down", help="stop what `heliohub up` started")
+    down.add_argument("--data-dir", help="the data folder of that `heliohub up` (default: its default)")
     return main
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["up"]:
+        from .up.run import up
+
+        return up(argv[1:])
     args = parser().parse_args(argv)
+    if args.command == "down":
+        from .up.run import down
+
+        return down(args.data_dir)
     if args.command == "ingest":
         from .ingestion import main_ingest
 

@@ -1,0 +1,312 @@
+"""``heliohub up`` and ``heliohub down``: the whole platform on one machine, supervised.
+
+Start order matters: the S3 endpoint and the demo archive first, then Dask Gateway (the hub waits ~30 s on a
+configured service that is not up), then JupyterHub with its proxy. Ctrl-C, SIGTERM or ``heliohub down`` stops
+every process that was started, children included.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+from types import MappingProxyType
+
+from .. import catalog
+from ..archive import Archive
+from . import object_store
+from .settings import UpSettings
+
+ROOT = Path(__file__).resolve().parents[3]
+PREFIX = "archive"
+
+
+def _wait_port(host: str, port: int, what: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{what} exited at start (code {process.returncode}); see {log}")
+        with socket.socket() as probe:
+            probe.settimeout(0.5)
+            if probe.connect_ex((host, port)) == 0:
+                return
+        time.sleep(0.2)
+    raise RuntimeError(f"{what} did not listen on {host}:{port} within {timeout:.0f} s; see {log}")
+
+
+def _free(host: str, port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex((host, port)) != 0
+
+
+def demo_files() -> tuple[list[str], list[str]]:
+    """The real files a fresh machine has from the package registries (sunpy's test data), and what is missing."""
+    try:
+        import sunpy.data.test
+    except ImportError:
+        return [], ["sunpy's real SOHO, PROBA-2 and Solar Orbiter files (pip install sunpy)"]
+    base = Path(sunpy.data.test.__file__).parent
+    wanted = ["EIT/efz20040301.000010_s.fits", "EIT/efz20040301.010016_s.fits",
+              "lyra_20150101-000000_lev3_std_truncated.fits.gz", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf",
+              "psp_fld_l2_mag_rtn_1min_20200104_v02.cdf"]
+    found = [str(base / name) for name in wanted if (base / name).exists()]
+    missing = [name for name in wanted if not (base / name).exists()]
+    return found, missing
+
+
+class Platform:
+    """The processes of one ``heliohub up``."""
+
+    def __init__(self, settings: UpSettings, say=print) -> None:
+        self.settings = settings
+        self.say = say
+        self.data = Path(settings.data_dir).expanduser().resolve()
+        self.processes: dict[str, subprocess.Popen] = {}
+
+    # -- set-up -------------------------------------------------------------------------------------------------
+    def _passwords(self) -> tuple[str, str, list[str]]:
+        printed = []
+        admin = self.settings.admin_password
+        if not admin:
+            admin = secrets.token_urlsafe(32)
+            printed.append(f"admin password (generated): {admin}")
+        elif len(admin) < 32:
+            raise SystemExit("heliohub up: HELIOHUB_ADMIN_PASSWORD must be at least 32 characters")
+        user = self.settings.user_password
+        if not user:
+            user = secrets.token_urlsafe(12)
+            printed.append(f"user password (generated): {user}")
+        elif len(user) < 8:
+            raise SystemExit("heliohub up: HELIOHUB_USER_PASSWORD must be at least 8 characters")
+        return admin, user, printed
+
+    def _log(self, name: str) -> Path:
+        folder = self.data / "logs"
+        folder.mkdir(parents=True, exist_ok=True)
+        return folder / f"{name}.log"
+
+    def _start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+        log = self._log(name)
+        handle = open(log, "ab")  # noqa: SIM115 - the child keeps writing to it
+        process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
+                                   start_new_session=True, cwd=self.data)
+        self.processes[name] = process
+        return process
+
+    def fill_archive(self) -> Archive:
+        """Ingest the demo files (first start) and any --from folders into the local archive store."""
+        local = Archive.resolve(self.data / "store")
+        first = not catalog.read_catalog(local)
+        inputs: list[str] = []
+        if first and self.settings.demo:
+            found, missing = demo_files()
+            inputs += found
+            for name in missing:
+                self.say(f"  demo archive: could not have {name}")
+        inputs += [str(Path(d).expanduser()) for d in self.settings.from_dirs]
+        if inputs:
+            from ..ingestion import ingest
+
+            report = ingest(inputs, local, progress=False)
+            self.say(f"  archive: {report.summary().splitlines()[0]}")
+            for refused in report.refused:
+                self.say(f"    set aside {refused.path}: {refused.reason}")
+        self.say("  archive: the Cluster Science Archive is not fetched here (no fetch interface yet)")
+        return local
+
+    def start(self) -> dict[str, str]:
+        s = self.settings
+        for folder in ("hub", "users", "gateway", "logs"):
+            (self.data / folder).mkdir(parents=True, exist_ok=True)
+        busy = [p for p in (s.hub_port, s.hub_api_port, s.proxy_api_port, s.gateway_port, s.gateway_api_port,
+                            s.s3_port) if not _free(s.host, p)]
+        if busy:
+            raise SystemExit(f"heliohub up: port(s) {busy} on {s.host} are in use (another heliohub up? "
+                             "`heliohub down`, or set other ports)")
+        admin_password, user_password, printed = self._passwords()
+        local = self.fill_archive()
+
+        self.say(f"  S3 endpoint: starting on {s.s3_url}")
+        moto = object_store.start_server(s.host, s.s3_port, self._log("s3"))
+        self.processes["s3"] = moto
+        _wait_port(s.host, s.s3_port, "the S3 endpoint", moto, self._log("s3"))
+        operator, reader = object_store.create_accounts(s.s3_url, s.bucket)
+        count = object_store.upload_folder(Path(local.url), s.s3_url, operator, s.bucket, PREFIX)
+        archive_url = f"s3://{s.bucket}/{PREFIX}"
+        self.say(f"  S3 endpoint: {count} objects of the archive store in {archive_url} (users: read-only keys)")
+
+        bin_dir = str(Path(sys.executable).parent)
+        user_env = {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
+                    "DASK_GATEWAY__ADDRESS": s.gateway_url,
+                    "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
+                    "DASK_GATEWAY__PUBLIC_ADDRESS": f"{s.hub_url}/services/dask-gateway/",
+                    "DASK_GATEWAY__AUTH__TYPE": "jupyterhub", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+        state = {
+            "data_dir": str(self.data), "bin": bin_dir, "python": sys.executable,
+            "hub_url": s.hub_url, "hub_api_url": f"http://{s.host}:{s.hub_api_port}",
+            "proxy_api_url": f"http://{s.host}:{s.proxy_api_port}", "proxy_token": secrets.token_hex(32),
+            "gateway_url": s.gateway_url, "gateway_address": f"{s.host}:{s.gateway_port}",
+            "gateway_api_address": f"{s.host}:{s.gateway_api_port}", "gateway_token": secrets.token_hex(32),
+            "admin_user": s.admin_user, "admin_password": admin_password, "user_password": user_password,
+            "users": list(s.users), "cull_idle_seconds": s.cull_idle_seconds,
+            "cluster_max_workers": s.cluster_max_workers, "cluster_idle_seconds": s.cluster_idle_seconds,
+            "user_environment": user_env, "jupyter_path": str(ROOT),
+            "examples_dir": str(ROOT / "examples"), "archive": archive_url,
+            "operator_environment": {**operator.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url},
+        }
+        state_file = self.data / "hub" / "state.json"
+        state_file.touch(mode=0o600)
+        state_file.chmod(0o600)
+        state_file.write_text(json.dumps(state, indent=2))
+        env = {**os.environ, "HELIOHUB_UP_STATE": str(state_file)}
+        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
+            env.pop(key, None)
+
+        here = Path(__file__).resolve().parent
+        gateway = self._start("gateway", [f"{bin_dir}/dask-gateway-server", "-f",
+                                          str(here / "dask_gateway_config.py")], env)
+        _wait_port(s.host, s.gateway_port, "Dask Gateway", gateway, self._log("gateway"))
+        self.say(f"  Dask Gateway: {s.gateway_url} (hub authentication, up to {s.cluster_max_workers} workers "
+                 "per cluster)")
+        hub = self._start("hub", [f"{bin_dir}/jupyterhub", "-f", str(here / "jupyterhub_config.py")], env)
+        _wait_port(s.host, s.hub_port, "JupyterHub", hub, self._log("hub"))
+        self._wait_health(f"{s.hub_url}/hub/health", hub)
+        (self.data / "hub" / "up.pids").write_text(json.dumps(
+            {"supervisor": os.getpid(), **{n: p.pid for n, p in self.processes.items()}}))
+        self.say(f"\nheliohub is up: {s.hub_url}")
+        self.say(f"  log in as {s.admin_user!r} with the admin password, or as any "
+                 f"{'listed ' if s.users else ''}user name with the user password")
+        for line in printed:
+            self.say(f"  {line}")
+        self.say(f"  data, logs and settings: {self.data}   stop: Ctrl-C or `heliohub down`")
+        return state
+
+    def _wait_health(self, url: str, process: subprocess.Popen, timeout: float = 90) -> None:
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"JupyterHub exited at start; see {self._log('hub')}")
+            try:
+                with urllib.request.urlopen(url, timeout=2) as answer:
+                    if answer.status == 200:
+                        return
+            except OSError:
+                time.sleep(0.3)
+        raise RuntimeError(f"JupyterHub did not become healthy within {timeout:.0f} s; see {self._log('hub')}")
+
+    def health(self) -> dict[str, bool]:
+        return {name: process.poll() is None for name, process in self.processes.items()}
+
+    def stop(self) -> None:
+        """Stop every process started, children included (each runs in its own process group)."""
+        for name in ("hub", "gateway", "s3"):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                _signal_group(process.pid, signal.SIGTERM)
+        deadline = time.monotonic() + 20
+        for process in self.processes.values():
+            try:
+                process.wait(timeout=max(0.1, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _signal_group(process.pid, signal.SIGKILL)
+                process.wait()
+        _stop_leftovers(self.data)
+        pids = self.data / "hub" / "up.pids"
+        pids.unlink(missing_ok=True)
+
+    def supervise(self) -> int:
+        """Report parts that die; return when asked to stop (Ctrl-C or SIGTERM)."""
+        try:
+            while True:
+                dead = [name for name, alive in self.health().items() if not alive]
+                if dead:
+                    self.say(f"heliohub up: {', '.join(dead)} stopped; see {self.data / 'logs'}; stopping the rest")
+                    return 1
+                time.sleep(1)
+        except KeyboardInterrupt:
+            pass
+        return 0
+
+
+def _interrupt(*_: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _signal_group(pid: int, sig: int) -> None:
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, sig)
+
+
+def _stop_leftovers(data: Path) -> None:
+    """The proxy and user servers the hub started, when the hub could not stop them itself."""
+    for pid_file in (data / "hub" / "proxy.pid",):
+        if pid_file.exists():
+            with contextlib.suppress(ValueError, ProcessLookupError):
+                os.kill(int(pid_file.read_text().strip()), signal.SIGTERM)
+            pid_file.unlink(missing_ok=True)
+
+
+def up(argv: list[str] | None = None) -> int:
+    """``heliohub up [--UpSettings.x=...]``"""
+    from traitlets.config import Application
+
+    class Up(Application):
+        name = "heliohub-up"
+        description = "The whole heliohub platform on one machine"
+        classes = (UpSettings,)
+        aliases = MappingProxyType({"data-dir": "UpSettings.data_dir", "from": "UpSettings.from_dirs",
+                                    "port": "UpSettings.hub_port"})
+
+    app = Up()
+    app.initialize(argv)
+    settings = UpSettings(parent=app)
+    platform = Platform(settings)
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        platform.start()
+        return platform.supervise()
+    except KeyboardInterrupt:
+        return 0
+    except (RuntimeError, OSError) as error:
+        print(f"heliohub up: {error}", file=sys.stderr)
+        return 1
+    finally:
+        platform.stop()
+        print("heliohub: stopped", flush=True)
+
+
+def down(data_dir: str | None = None, timeout: float = 60) -> int:
+    """``heliohub down``: stop the platform that ``heliohub up`` started with this data folder.
+
+    The supervisor is asked to stop (it stops the hub, the gateway and the S3 endpoint in order); whatever is
+    still running after ``timeout`` seconds is killed.
+    """
+    data = Path(data_dir or UpSettings().data_dir).expanduser().resolve()
+    pids_file = data / "hub" / "up.pids"
+    if not pids_file.exists():
+        print(f"heliohub down: nothing runs from {data}")
+        return 0
+    pids = json.loads(pids_file.read_text())
+    supervisor = pids.pop("supervisor", None)
+    if supervisor is not None:
+        try:
+            os.kill(supervisor, signal.SIGTERM)
+        except ProcessLookupError:
+            supervisor = None
+    deadline = time.monotonic() + timeout
+    while supervisor is not None and time.monotonic() < deadline and pids_file.exists():
+        time.sleep(0.3)
+    for pid in pids.values():
+        _signal_group(pid, signal.SIGKILL if pids_file.exists() else signal.SIGTERM)
+    _stop_leftovers(data)
+    pids_file.unlink(missing_ok=True)
+    print(f"heliohub down: stopped the platform of {data}")
+    return 0

@@ -1,0 +1,83 @@
+"""Talking to a running heliohub as a user would: log in, spawn, run code in a kernel (no mock of our parts)."""
+
+from __future__ import annotations
+
+import json
+import time
+import uuid
+
+import requests
+import websocket
+
+
+class HubUser:
+    """A user logged in through the hub's login form, with an API token of their own."""
+
+    def __init__(self, hub_url: str, name: str, password: str) -> None:
+        self.hub_url = hub_url.rstrip("/")
+        self.name = name
+        self.session = requests.Session()
+        self.session.get(f"{self.hub_url}/hub/login", timeout=30)
+        xsrf = self.session.cookies.get("_xsrf")
+        answer = self.session.post(f"{self.hub_url}/hub/login?next=", data={
+            "username": name, "password": password, "_xsrf": xsrf}, allow_redirects=False, timeout=30)
+        if answer.status_code != 302:
+            raise PermissionError(f"login of {name!r} refused ({answer.status_code})")
+        self.session.get(f"{self.hub_url}/hub/home", timeout=30)
+        xsrf = self.session.cookies.get("_xsrf", path="/hub/") or self.session.cookies.get("_xsrf")
+        answer = self.session.post(f"{self.hub_url}/hub/api/users/{name}/tokens",
+                                   headers={"X-XSRFToken": xsrf}, json={"note": "tests"}, timeout=30)
+        answer.raise_for_status()
+        self.token = answer.json()["token"]
+
+    def api(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{self.hub_url}/hub/api{path}",
+                                headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs)
+
+    def spawn(self, timeout: float = 180) -> str:
+        """Start the user's server and wait until it answers; returns its URL."""
+        self.api("POST", f"/users/{self.name}/server")
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            user = self.api("GET", f"/users/{self.name}").json()
+            server = user.get("servers", {}).get("", {})
+            if server.get("ready"):
+                return f"{self.hub_url}{server['url']}"
+            time.sleep(1)
+        raise TimeoutError(f"the server of {self.name} did not start within {timeout:.0f} s")
+
+    def stop(self) -> None:
+        self.api("DELETE", f"/users/{self.name}/server")
+
+    def server(self, method: str, path: str, **kwargs) -> requests.Response:
+        return requests.request(method, f"{self.hub_url}/user/{self.name}{path}",
+                                headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs)
+
+    def run(self, code: str, kernel: str = "heliohub", timeout: float = 300) -> str:
+        """Run ``code`` in a new kernel of the user's server; returns its printed output, raises on an error."""
+        kernel_id = self.server("POST", "/api/kernels", json={"name": kernel}).json()["id"]
+        url = f"{self.hub_url.replace('http', 'ws', 1)}/user/{self.name}/api/kernels/{kernel_id}/channels"
+        socket = websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=timeout)
+        try:
+            message_id = uuid.uuid4().hex
+            socket.send(json.dumps({
+                "header": {"msg_id": message_id, "username": self.name, "session": uuid.uuid4().hex,
+                           "msg_type": "execute_request", "version": "5.3"},
+                "parent_header": {}, "metadata": {}, "channel": "shell",
+                "content": {"code": code, "silent": False, "store_history": False, "user_expressions": {},
+                            "allow_stdin": False, "stop_on_error": True}}))
+            output: list[str] = []
+            while True:
+                message = json.loads(socket.recv())
+                if message.get("parent_header", {}).get("msg_id") != message_id:
+                    continue
+                kind = message["msg_type"]
+                if kind == "stream":
+                    output.append(message["content"]["text"])
+                elif kind == "error":
+                    raise RuntimeError("\n".join(message["content"]["traceback"]))
+                elif kind == "status" and message["content"]["execution_state"] == "idle":
+                    return "".join(output)
+        finally:
+            socket.close()
+            self.server("DELETE", f"/api/kernels/{kernel_id}")

@@ -1,0 +1,176 @@
+"""`heliohub up` end to end: real S3 endpoint, JupyterHub with its proxy, Dask Gateway, user servers and kernels."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import boto3
+import numpy as np
+import pytest
+import requests
+
+import heliohub
+
+from .conftest import shared
+from .hub_client import HubUser
+from .store_helpers import ROOT
+
+ADMIN_PASSWORD = "an-admin-password-of-32-characters-at-least"
+USER_PASSWORD = "user-password-for-tests"
+C1 = "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
+
+
+def _free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+@pytest.fixture(scope="module")
+def platform(tmp_path_factory):
+    """`heliohub up` in a child process, with the Cluster CDFs of ../shared/data added to the demo archive."""
+    cluster_cdf = shared("cluster", "cdf")
+    data = tmp_path_factory.mktemp("heliohub-up")
+    hub, api, proxy, gateway, gateway_api, s3 = _free_ports(6)
+    env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
+        env.pop(key, None)
+    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}", f"--from={cluster_cdf}",
+               f"--UpSettings.hub_port={hub}", f"--UpSettings.hub_api_port={api}",
+               f"--UpSettings.proxy_api_port={proxy}", f"--UpSettings.gateway_port={gateway}",
+               f"--UpSettings.gateway_api_port={gateway_api}", f"--UpSettings.s3_port={s3}",
+               "--UpSettings.users=['alice', 'bob']"]
+    output = data / "up.out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 240
+        while b"heliohub is up" not in output.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("heliohub up did not come up:\n" + output.read_text()[-5000:])
+            time.sleep(0.5)
+        state = json.loads((data / "hub" / "state.json").read_text())
+        yield {"url": f"http://127.0.0.1:{hub}", "data": data, "state": state, "output": output,
+               "ports": [hub, api, proxy, gateway, gateway_api, s3]}
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+
+
+@pytest.fixture(scope="module")
+def alice(platform):
+    user = HubUser(platform["url"], "alice", USER_PASSWORD)
+    user.spawn()
+    yield user
+    user.stop()
+
+
+def test_a_users_kernel_opens_a_dataset_with_the_files_values(platform, alice):
+    expected = float(heliohub.read_file(shared("cluster", "cdf", C1))["B_mag__C1_CP_FGM_SPIN"].mean())
+    output = alice.run("ds = open_dataset('C1_CP_FGM_SPIN')\nprint(float(ds['B_mag__C1_CP_FGM_SPIN'].mean()))\n"
+                       "print(sorted(search()['dataset_id']))")
+    value, ids = output.strip().splitlines()
+    assert float(value) == pytest.approx(expected, rel=1e-6)
+    for dataset_id in ("C1_CP_FGM_SPIN", "C4_CP_EFW_L1_P34", "SOHO_EIT_195", "solo_L2_epd-ept-north-hcad"):
+        assert dataset_id in ids
+    specs = alice.server("GET", "/api/kernelspecs").json()
+    assert specs["kernelspecs"]["heliohub"]["spec"]["display_name"] == "Python 3 (heliohub)"
+    names = {item["name"] for item in alice.server("GET", "/api/contents/tutorials").json()["content"]}
+    assert names == {p.name for p in (ROOT / "examples").iterdir() if not p.name.startswith(".")}
+
+
+def test_a_gateway_cluster_from_the_kernel_computes_the_local_result(platform, alice):
+    output = alice.run(
+        "from dask_gateway import Gateway\n"
+        "gateway = Gateway()\n"
+        "cluster = gateway.new_cluster()\n"
+        "cluster.scale(2)\n"
+        "client = cluster.get_client()\n"
+        "client.wait_for_workers(2, timeout=120)\n"
+        "ds = open_dataset('solo_L2_epd-ept-north-hcad', chunks={})\n"
+        "print(len(client.scheduler_info()['workers']), float(ds['Ion_Flux'].mean().compute()))\n"
+        "client.close(); cluster.shutdown(); gateway.close()\n")
+    workers, remote = output.split()
+    local = float(np.nanmean(heliohub.read_file(
+        shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"))["Ion_Flux"].values,
+        dtype=np.float64))
+    assert int(workers) == 2
+    assert float(remote) == pytest.approx(local, rel=1e-5)
+
+
+def test_the_archive_is_read_only_for_users(platform, alice):
+    state = platform["state"]
+    reader, operator = (boto3.client(
+        "s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1", aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"]) for env in (state["user_environment"],
+                                                                        state["operator_environment"]))
+    bucket = "heliohub-archive"
+    before = operator.list_objects_v2(Bucket=bucket)["KeyCount"]
+    key = reader.list_objects_v2(Bucket=bucket)["Contents"][0]["Key"]
+    reader.get_object(Bucket=bucket, Key=key)
+    for attempt in (lambda: reader.put_object(Bucket=bucket, Key="archive/intruder", Body=b"x"),
+                    lambda: reader.delete_object(Bucket=bucket, Key=key)):
+        with pytest.raises(reader.exceptions.ClientError, match="AccessDenied"):
+            attempt()
+    errors = reader.delete_objects(Bucket=bucket, Delete={"Objects": [{"Key": key}]}).get("Errors", [])
+    assert [e["Code"] for e in errors] == ["AccessDenied"]
+    assert operator.list_objects_v2(Bucket=bucket)["KeyCount"] == before
+    output = alice.run("import s3fs\ntry:\n    s3fs.S3FileSystem().pipe('heliohub-archive/archive/x', b'x')\n"
+                       "except PermissionError:\n    print('refused')\n")
+    assert output.strip() == "refused"
+
+
+def test_what_is_refused(platform, alice):
+    url = platform["url"]
+    assert requests.get(f"{url}/hub/api/users", timeout=30).status_code == 403
+    with pytest.raises(PermissionError):
+        HubUser(url, "alice", "not-the-password")
+    with pytest.raises(PermissionError):
+        HubUser(url, "mallory", USER_PASSWORD)  # not a listed user
+    bob = HubUser(url, "bob", USER_PASSWORD)
+    assert bob.api("GET", "/users/alice").status_code == 404
+    answer = requests.get(f"{url}/user/alice/api/contents", headers={"Authorization": f"token {bob.token}"},
+                          timeout=30, allow_redirects=False)
+    assert answer.status_code in (302, 403)
+    secrets = [ADMIN_PASSWORD, USER_PASSWORD, platform["state"]["operator_environment"]["AWS_SECRET_ACCESS_KEY"],
+               platform["state"]["gateway_token"], platform["state"]["proxy_token"]]
+    logs = [platform["output"], *sorted((platform["data"] / "logs").glob("*.log"))]
+    for log in logs:
+        text = Path(log).read_text(errors="replace")
+        for secret in secrets:
+            assert secret not in text, f"a secret is in {log}"
+
+
+def test_down_stops_everything(tmp_path):
+    """A second platform on its own ports and data folder, stopped with `heliohub down`."""
+    ports = _free_ports(6)
+    env = {**os.environ, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
+    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
+    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={tmp_path}", "--UpSettings.demo=False",
+               *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
+    output = tmp_path / "up.out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 180
+        while b"heliohub is up" not in output.read_bytes():
+            assert process.poll() is None and time.monotonic() < deadline, output.read_text()[-3000:]
+            time.sleep(0.5)
+        text = output.read_text()
+        assert "admin password (generated):" in text and USER_PASSWORD not in text
+        down = subprocess.run([sys.executable, "-m", "heliohub.cli", "down", "--data-dir", str(tmp_path)],
+                              capture_output=True, text=True, timeout=120, cwd=ROOT)
+        assert down.returncode == 0, down.stderr
+        assert process.wait(timeout=60) == 0
+    for port in ports:
+        with socket.socket() as probe:
+            assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still in use"
