@@ -28,7 +28,8 @@ def tutorial_archive(s3_endpoint):
             patch.setenv(name, value)
         boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="tutorials")
         fgm = shared("cluster", "cef", "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef")
-        files = [shared("cluster", "cdf"), fgm, shared("soho", "eit"), shared("soho", "lasco"), shared("proba2", "lyra")]
+        files = [shared("cluster", "cdf"), fgm, shared("soho", "eit"), shared("soho", "lasco"),
+                 shared("proba2", "lyra")]
         report = heliohub.ingest(files, include_paths=[str(p) for p in CEF_HEADERS], progress=False)
         assert report.ok, report.summary()
         yield os.environ["HELIOHUB_ARCHIVE"]
