@@ -174,3 +174,17 @@ def test_down_stops_everything(tmp_path):
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still in use"
+
+
+def test_the_scale_out_tutorial_runs_on_the_platforms_gateway(platform, alice, tmp_path, monkeypatch):
+    import nbformat
+    from nbclient import NotebookClient
+
+    monkeypatch.setenv("JUPYTER_PATH", str(ROOT))  # where the kernel spec is looked up, in this process
+    notebook = nbformat.read(ROOT / "examples" / "05-scale-out.ipynb", as_version=4)
+    env = {**os.environ, **platform["state"]["user_environment"], "JUPYTER_PATH": str(ROOT),
+           "JUPYTERHUB_API_TOKEN": alice.token, "HOME": str(tmp_path)}
+    client = NotebookClient(notebook, kernel_name="heliohub", timeout=600,
+                            resources={"metadata": {"path": str(tmp_path)}})
+    client.execute(env=env)
+    assert "all checks passed" in notebook.cells[-1].outputs[0]["text"]
