@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -47,6 +48,21 @@ def ensure_venv() -> Path:
     return venv_python()
 
 
+def ensure_browser() -> None:
+    """The browser tests drive Debian's chromium: install it (and its driver) when missing and we can (root, apt)."""
+    if shutil.which("chromium") and shutil.which("chromedriver"):
+        return
+    if os.name != "posix" or os.geteuid() != 0 or not shutil.which("apt-get"):
+        print("dev.py: chromium is not installed and cannot be installed here; the browser tests will skip")
+        return
+    env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
+    command = ["apt-get", "install", "-y", "-q", "chromium", "chromium-driver"]
+    if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+        subprocess.run(["apt-get", "update", "-q"], env=env, stdout=subprocess.DEVNULL)
+        if subprocess.run(command, env=env, stdout=subprocess.DEVNULL).returncode != 0:
+            print("dev.py: installing chromium failed; the browser tests will skip")
+
+
 def lock() -> None:
     """Resolve pyproject.toml's dependencies (with the test extra) in a scratch venv and freeze them."""
     with tempfile.TemporaryDirectory() as scratch:
@@ -68,6 +84,7 @@ def main(argv: list[str]) -> int:
     command, rest = argv[0], argv[1:]
     if command == "test":
         python = ensure_venv()
+        ensure_browser()
         return subprocess.run([str(python), "-m", "pytest", *rest], cwd=ROOT).returncode
     if command == "up":
         python = ensure_venv()
