@@ -91,12 +91,13 @@ def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
     assert answer.status_code in (200, 201), answer.text
     browser.get(f"{url}/user/alice/lab/tree/check.ipynb")
     cell = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"), 120)
-    _wait(lambda: "Idle" in browser.page_source or "idle" in browser.page_source.lower(), 120)
-    time.sleep(2)
+    _wait(lambda: "Idle" in "".join(e.text for e in browser.find_elements(By.ID, "jp-main-statusbar")), 180)
     cell[0].click()
     cell[0].send_keys(Keys.SHIFT, Keys.ENTER)
-    image = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"), 180)
+    try:
+        image = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"), 180)
+    finally:
+        browser.save_screenshot(str(ARTIFACTS / "03-plot.png"))
     assert image[0].size["width"] > 100
     expected = heliohub.read_file(shared("cluster", "cdf", C1)).sel(time=slice("2001-06-11T20:00", "2001-06-11T20:30"))
     assert f"records {expected.sizes['time']}" in browser.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text
-    browser.save_screenshot(str(ARTIFACTS / "03-plot.png"))
