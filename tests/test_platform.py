@@ -151,29 +151,39 @@ def test_what_is_refused(platform, alice):
             assert secret not in text, f"a secret is in {log}"
 
 
-def test_down_stops_everything(tmp_path):
-    """A second platform on its own ports and data folder, stopped with `heliohub down`."""
-    ports = _free_ports(6)
+def _up_and_down(data: Path, ports: list[int], log: str) -> str:
+    """Run `heliohub up` until it is up, stop it with `heliohub down`, and return what it printed."""
     env = {**os.environ, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
     names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
-    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={tmp_path}", "--UpSettings.demo=False",
+    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
                *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
-    output = tmp_path / "up.out"
+    output = data.parent / log
     with open(output, "wb") as out:
         process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
         deadline = time.monotonic() + 180
         while b"heliohub is up" not in output.read_bytes():
             assert process.poll() is None and time.monotonic() < deadline, output.read_text()[-3000:]
             time.sleep(0.5)
-        text = output.read_text()
-        assert "admin password (generated):" in text and USER_PASSWORD not in text
-        down = subprocess.run([sys.executable, "-m", "heliohub.cli", "down", "--data-dir", str(tmp_path)],
+        down = subprocess.run([sys.executable, "-m", "heliohub.cli", "down", "--data-dir", str(data)],
                               capture_output=True, text=True, timeout=120, cwd=ROOT)
         assert down.returncode == 0, down.stderr
         assert process.wait(timeout=60) == 0
     for port in ports:
         with socket.socket() as probe:
             assert probe.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still in use"
+    return output.read_text()
+
+
+def test_down_stops_everything_and_a_second_up_reuses_the_store(tmp_path):
+    """A platform of its own (own ports and data folder) with the demo archive, stopped and started again."""
+    ports = _free_ports(6)
+    first = _up_and_down(tmp_path / "data", ports, "first.out")
+    assert "5 ingested" in first, first
+    assert "admin password (generated):" in first and USER_PASSWORD not in first
+    second = _up_and_down(tmp_path / "data", ports, "second.out")
+    assert "ingested" not in second, second
+    objects = [line for line in first.splitlines() if "objects of the archive store" in line]
+    assert objects and objects == [line for line in second.splitlines() if "objects of the archive store" in line]
 
 
 def test_the_scale_out_tutorial_runs_on_the_platforms_gateway(platform, alice, tmp_path, monkeypatch):
@@ -188,3 +198,25 @@ def test_the_scale_out_tutorial_runs_on_the_platforms_gateway(platform, alice, t
                             resources={"metadata": {"path": str(tmp_path)}})
     client.execute(env=env)
     assert "all checks passed" in notebook.cells[-1].outputs[0]["text"]
+
+
+@pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")  # Gateway's loop at collection
+def test_users_cannot_see_or_use_each_others_gateway_clusters(platform, alice):
+    from dask_gateway import Gateway
+    from dask_gateway.auth import JupyterHubAuth
+
+    bob = HubUser(platform["url"], "bob", USER_PASSWORD)
+    address = platform["state"]["gateway_url"]
+    proxy = platform["state"]["user_environment"]["DASK_GATEWAY__PROXY_ADDRESS"]
+    with Gateway(address, proxy_address=proxy, auth=JupyterHubAuth(alice.token)) as alices:
+        cluster = alices.new_cluster()
+        try:
+            with Gateway(address, proxy_address=proxy, auth=JupyterHubAuth(bob.token)) as bobs:
+                assert [c.name for c in bobs.list_clusters()] == []
+                with pytest.raises(Exception, match=r"403|Forbidden") as caught:
+                    bobs.connect(cluster.name)
+                assert "Traceback" not in str(caught.value)
+            with pytest.raises(Exception, match=r"401|403|Permission failure"):
+                Gateway(address, proxy_address=proxy, auth=JupyterHubAuth("not-a-token")).list_clusters()
+        finally:
+            cluster.shutdown()
