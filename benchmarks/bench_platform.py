@@ -1,0 +1,153 @@
+"""The one-machine platform (issue 5): start-up, spawns against a bare JupyterHub, kernel start to first dataset.
+
+    .venv/bin/python benchmarks/bench_platform.py     # writes benchmarks/results/platform.json
+
+* ``heliohub up`` to ready: cold (empty data folder: demo ingest included) and warm (the store reused).
+* spawn time for 1 and for 10 users at once, against a bare JupyterHub with the same spawner and authenticator in
+  the same run (goal: heliohub's additions cost <= 1.2x).
+* kernel start to the first ``open_dataset`` in a user's server.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from tests.hub_client import HubUser  # noqa: E402
+
+from common import write_results  # noqa: E402
+
+PASSWORD = "benchmark-user-password"
+BARE_CONFIG = """
+c = get_config()
+c.JupyterHub.bind_url = "http://127.0.0.1:{port}"
+c.JupyterHub.hub_bind_url = "http://127.0.0.1:{api}"
+c.ConfigurableHTTPProxy.api_url = "http://127.0.0.1:{proxy}"
+c.ConfigurableHTTPProxy.command = ["{bin}/configurable-http-proxy"]
+c.JupyterHub.db_url = "sqlite:///{data}/jupyterhub.sqlite"
+c.JupyterHub.cookie_secret_file = "{data}/cookie_secret"
+c.JupyterHub.authenticator_class = "shared-password"
+c.SharedPasswordAuthenticator.user_password = "{password}"
+c.Authenticator.allow_all = True
+c.JupyterHub.spawner_class = "simple"
+c.Spawner.cmd = ["{bin}/jupyterhub-singleuser"]
+c.Spawner.default_url = "/lab"
+c.Spawner.http_timeout = 60
+c.SimpleLocalProcessSpawner.home_dir_template = "{data}/users/{{username}}"
+c.Spawner.args = ["--allow-root"] if __import__("os").geteuid() == 0 else []
+"""
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = [socket.socket() for _ in range(count)]
+    for s in sockets:
+        s.bind(("127.0.0.1", 0))
+    ports = [s.getsockname()[1] for s in sockets]
+    for s in sockets:
+        s.close()
+    return ports
+
+
+def start_up(data: Path, ports: list[int]) -> tuple[subprocess.Popen, float]:
+    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
+    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
+               *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
+    log = data.parent / f"{data.name}.out"
+    started = time.perf_counter()
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, env={**os.environ, "HELIOHUB_USER_PASSWORD": PASSWORD}, stdout=out,
+                                   stderr=subprocess.STDOUT, cwd=ROOT)
+    while b"heliohub is up" not in log.read_bytes():
+        if process.poll() is not None:
+            raise RuntimeError(log.read_text())
+        time.sleep(0.1)
+    return process, time.perf_counter() - started
+
+
+def stop_up(data: Path, process: subprocess.Popen) -> None:
+    subprocess.run([sys.executable, "-m", "heliohub.cli", "down", "--data-dir", str(data)], check=True,
+                   capture_output=True)
+    process.wait(timeout=60)
+
+
+def start_bare(data: Path) -> tuple[subprocess.Popen, str]:
+    port, api, proxy = free_ports(3)
+    data.mkdir(parents=True)
+    config = data / "jupyterhub_config.py"
+    config.write_text(BARE_CONFIG.format(port=port, api=api, proxy=proxy, bin=Path(sys.executable).parent,
+                                         data=data, password=PASSWORD))
+    log = open(data / "hub.log", "wb")  # noqa: SIM115
+    process = subprocess.Popen([f"{Path(sys.executable).parent}/jupyterhub", "-f", str(config)], cwd=data,
+                               stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+    url = f"http://127.0.0.1:{port}"
+    while True:
+        try:
+            HubUser(url, "probe", PASSWORD)
+            return process, url
+        except Exception:
+            time.sleep(0.3)
+
+
+def spawn_many(url: str, prefix: str, count: int) -> float:
+    users = [HubUser(url, f"{prefix}{i}", PASSWORD) for i in range(count)]
+    started = time.perf_counter()
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        list(pool.map(lambda u: u.spawn(timeout=600), users))
+    elapsed = time.perf_counter() - started
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        list(pool.map(lambda u: u.stop(), users))
+    return elapsed
+
+
+def main() -> None:
+    work = Path(tempfile.mkdtemp(prefix="heliohub-bench-"))
+    try:
+        ports = free_ports(6)
+        process, cold = start_up(work / "platform", ports)
+        stop_up(work / "platform", process)
+        process, warm = start_up(work / "platform", ports)
+        url = f"http://127.0.0.1:{ports[0]}"
+        bare, bare_url = start_bare(work / "bare")
+        try:
+            spawn = {}
+            for count, repeat in ((1, 3), (10, 1)):  # alternated, median: these machines are noisy
+                ours, theirs = [], []
+                for attempt in range(repeat):
+                    ours.append(spawn_many(url, f"h{count}x{attempt}u", count))
+                    theirs.append(spawn_many(bare_url, f"b{count}x{attempt}u", count))
+                ours, theirs = statistics.median(ours), statistics.median(theirs)
+                spawn[f"{count}_users"] = {"heliohub_s": round(ours, 2), "bare_hub_s": round(theirs, 2),
+                                           "ratio": round(ours / theirs, 2), "goal": "<= 1.2"}
+            user = HubUser(url, "kernel", PASSWORD)
+            user.spawn()
+            started = time.perf_counter()
+            user.run("ds = open_dataset('SOHO_EIT_195')\nprint(ds.sizes['time'])")
+            kernel_s = time.perf_counter() - started
+            user.stop()
+        finally:
+            os.killpg(bare.pid, 15)
+            bare.wait(timeout=60)
+            stop_up(work / "platform", process)
+        write_results("platform", {
+            "up_to_ready_s": {"cold": round(cold, 1), "warm": round(warm, 1),
+                              "cold_includes": "demo ingest of sunpy's real files"},
+            "spawn": spawn,
+            "kernel_start_to_first_open_dataset_s": round(kernel_s, 2),
+        })
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
