@@ -13,7 +13,6 @@ from __future__ import annotations
 import concurrent.futures
 import os
 import shutil
-import socket
 import statistics
 import subprocess
 import sys
@@ -24,7 +23,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tests.hub_client import HubUser  # noqa: E402
+from tests.hub_client import HubUser, free_ports  # noqa: E402
 
 from common import write_results  # noqa: E402
 
@@ -47,16 +46,6 @@ c.Spawner.http_timeout = 60
 c.SimpleLocalProcessSpawner.home_dir_template = "{data}/users/{{username}}"
 c.Spawner.args = ["--allow-root"] if __import__("os").geteuid() == 0 else []
 """
-
-
-def free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
 
 
 def start_up(data: Path, ports: list[int]) -> tuple[subprocess.Popen, float]:

@@ -19,7 +19,7 @@ import requests
 import heliohub
 
 from .conftest import shared
-from .hub_client import HubUser
+from .hub_client import HubUser, free_ports
 from .store_helpers import ROOT
 
 ADMIN_PASSWORD = "an-admin-password-of-32-characters-at-least"
@@ -27,22 +27,12 @@ USER_PASSWORD = "user-password-for-tests"
 C1 = "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
 
 
-def _free_ports(count: int) -> list[int]:
-    sockets = [socket.socket() for _ in range(count)]
-    for s in sockets:
-        s.bind(("127.0.0.1", 0))
-    ports = [s.getsockname()[1] for s in sockets]
-    for s in sockets:
-        s.close()
-    return ports
-
-
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
     """`heliohub up` in a child process, with the Cluster CDFs of ../shared/data added to the demo archive."""
     cluster_cdf = shared("cluster", "cdf")
     data = tmp_path_factory.mktemp("heliohub-up")
-    hub, api, proxy, gateway, gateway_api, s3 = _free_ports(6)
+    hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
     env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
         env.pop(key, None)
@@ -176,7 +166,7 @@ def _up_and_down(data: Path, ports: list[int], log: str) -> str:
 
 def test_down_stops_everything_and_a_second_up_reuses_the_store(tmp_path):
     """A platform of its own (own ports and data folder) with the demo archive, stopped and started again."""
-    ports = _free_ports(6)
+    ports = free_ports(6)
     first = _up_and_down(tmp_path / "data", ports, "first.out")
     assert "5 ingested" in first, first
     assert "admin password (generated):" in first and USER_PASSWORD not in first
