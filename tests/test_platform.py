@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -206,7 +207,11 @@ def test_users_cannot_see_or_use_each_others_gateway_clusters(platform, alice):
                 with pytest.raises(Exception, match=r"403|Forbidden") as caught:
                     bobs.connect(cluster.name)
                 assert "Traceback" not in str(caught.value)
-            with pytest.raises(Exception, match=r"401|403|Permission failure"):
-                Gateway(address, proxy_address=proxy, auth=JupyterHubAuth("not-a-token")).list_clusters()
+            with (Gateway(address, proxy_address=proxy, auth=JupyterHubAuth("not-a-token")) as stranger,
+                  pytest.raises(Exception, match=r"401|403|Permission failure")):
+                stranger.list_clusters()
         finally:
             cluster.shutdown()
+            cluster.close()
+    del cluster, alices, bobs, stranger
+    gc.collect()  # dask-gateway objects complain when collected later, outside their loop

@@ -202,7 +202,7 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
                                   stderr=subprocess.PIPE, text=True)
                  for group in (parts[0::2], parts[1::2])]
     outputs = [p.communicate(timeout=600) for p in processes]
-    assert [p.returncode for p in processes] == [0, 0], [o[1][-2000:] for o in outputs]
+    assert [p.returncode for p in processes] == [0, 0], "\n---\n".join(o[1][-3000:] for o in outputs)
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())

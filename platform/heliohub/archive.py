@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -81,7 +82,12 @@ class Archive:
         storage = self._storage(name)
         try:
             if create:
-                return icechunk.Repository.open_or_create(storage)
+                try:
+                    return icechunk.Repository.open_or_create(storage)
+                except icechunk.IcechunkError:
+                    # another process created it between our look and our create: open what it made
+                    time.sleep(0.5)
+                    return icechunk.Repository.open(storage)
             return icechunk.Repository.open(storage)
         except icechunk.IcechunkError as error:
             raise self.error(f"cannot open {name!r}", error) from None
