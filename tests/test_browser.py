@@ -57,6 +57,7 @@ def _wait(condition, timeout: float = 120, step: float = 0.5):
 
 
 def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
+    from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
 
@@ -92,8 +93,15 @@ def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
     browser.get(f"{url}/user/alice/lab/tree/check.ipynb")
     cell = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content"), 120)
     _wait(lambda: "Idle" in "".join(e.text for e in browser.find_elements(By.ID, "jp-main-statusbar")), 180)
-    cell[0].click()
-    cell[0].send_keys(Keys.SHIFT, Keys.ENTER)
+    assert cell
+    for _ in range(20):  # JupyterLab re-renders the cell as the kernel connects: find it again until it holds
+        try:
+            editor = browser.find_elements(By.CSS_SELECTOR, ".jp-Notebook .jp-Cell .cm-content")[0]
+            editor.click()
+            editor.send_keys(Keys.SHIFT, Keys.ENTER)
+            break
+        except (StaleElementReferenceException, IndexError):
+            time.sleep(0.5)
     try:
         image = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-OutputArea-output img"), 180)
     finally:
