@@ -162,7 +162,7 @@ def load(path: str, include_paths: list[str] | None = None, dataset_id: str | No
 def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive | None = None, *,
            dataset_id: str | None = None, include_paths: list[str] | None = None,
            storage_options: dict[str, Any] | None = None, client: Any = None,
-           progress: bool | None = None) -> IngestReport:
+           progress: bool | None = None, on_commit: Callable[[str], None] | None = None) -> IngestReport:
     """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
 
     Parameters
@@ -180,6 +180,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         A ``dask.distributed.Client`` (local cluster or Dask Gateway): files are read in parallel on it.
     progress:
         Show progress bars (default: when standard error is a terminal).
+    on_commit:
+        Called with each dataset ID once its commit is published.
     """
     started = time.perf_counter()
     store = Archive.resolve(archive)
@@ -195,7 +197,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
             by_dataset[item.dataset_id].append(item)
     for target in _bar(sorted(by_dataset), progress, "datasets"):
         report.files.extend(ingest_dataset(store, target, by_dataset[target]))
-        print(f"heliohub ingest: committed {target}", file=sys.stderr, flush=True)
+        if on_commit is not None:
+            on_commit(target)
     report.datasets = sorted(by_dataset)
     if report.datasets:
         catalog.refresh(store, report.datasets)
@@ -328,7 +331,9 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
         client = Client(args.dask)
     try:
         report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
-                        client=client, progress=False if args.json else None)
+                        client=client, progress=False if args.json else None,
+                        on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
+                                                           file=sys.stderr, flush=True))
     except ArchiveError as error:
         print(f"heliohub ingest: {error}", file=sys.stderr)
         return 2
