@@ -5,6 +5,7 @@ from __future__ import annotations
 import gc
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -64,6 +65,15 @@ def alice(platform):
     user.spawn()
     yield user
     user.stop()
+
+
+def test_status_reports_each_part(platform):
+    result = subprocess.run([sys.executable, "-m", "heliohub.cli", "status", "--data-dir", str(platform["data"])],
+                            capture_output=True, text=True, timeout=60, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    for part in ("supervisor", "s3", "gateway", "hub"):
+        assert re.search(rf"{part}\s+ok", result.stdout), result.stdout
+    assert "all parts up" in result.stdout
 
 
 def test_a_users_kernel_opens_a_dataset_with_the_files_values(platform, alice):

@@ -31,6 +31,8 @@ def parser() -> argparse.ArgumentParser:
     up.add_argument("settings", nargs=argparse.REMAINDER)
     down = commands.add_parser("down", help="stop what `heliohub up` started")
     down.add_argument("--data-dir", help="the data folder of that `heliohub up` (default: its default)")
+    status = commands.add_parser("status", help="whether each part `heliohub up` started is up and answers")
+    status.add_argument("--data-dir", help="the data folder of that `heliohub up` (default: its default)")
     return main
 
 
@@ -45,6 +47,10 @@ def main(argv: list[str] | None = None) -> int:
         from .up.run import down
 
         return down(args.data_dir)
+    if args.command == "status":
+        from .up.run import status
+
+        return status(args.data_dir)
     if args.command == "ingest":
         from .ingestion import main_ingest
 

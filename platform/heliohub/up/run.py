@@ -186,7 +186,8 @@ class Platform:
                  f"{'listed ' if s.users else ''}user name with the user password")
         for line in printed:
             self.say(f"  {line}")
-        self.say(f"  data, logs and settings: {self.data}   stop: Ctrl-C or `heliohub down`")
+        self.say(f"  data, logs and settings: {self.data}   health: `heliohub status`   stop: Ctrl-C or "
+                 "`heliohub down`")
         return state
 
     def _wait_health(self, url: str, process: subprocess.Popen, timeout: float = 90) -> None:
@@ -281,6 +282,50 @@ def up(argv: list[str] | None = None) -> int:
     finally:
         platform.stop()
         print("heliohub: stopped", flush=True)
+
+
+def _answers(url: str) -> bool:
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            return answer.status < 500
+    except OSError:
+        return False
+
+
+def status(data_dir: str | None = None, say=print) -> int:
+    """``heliohub status``: each part of the platform started from this data folder, and whether it answers."""
+    data = Path(data_dir or UpSettings().data_dir).expanduser().resolve()
+    pids_file, state_file = data / "hub" / "up.pids", data / "hub" / "state.json"
+    if not pids_file.exists() or not state_file.exists():
+        say(f"heliohub status: nothing runs from {data}")
+        return 1
+    pids = json.loads(pids_file.read_text())
+    state = json.loads(state_file.read_text())
+    checks = {
+        "supervisor": None,
+        "s3": state["user_environment"]["AWS_ENDPOINT_URL"] + "/moto-api/",
+        "gateway": state["gateway_url"] + "/api/health",
+        "hub": state["hub_url"] + "/hub/health",
+    }
+    healthy = True
+    for name, url in checks.items():
+        pid = pids.get(name)
+        alive = pid is not None and _alive(pid)
+        answers = url is None or (alive and _answers(url))
+        healthy &= alive and answers
+        say(f"  {name:10s} {'ok' if alive and answers else 'DOWN'}  pid {pid}" + (f"  {url}" if url else ""))
+    say(f"heliohub status: {'all parts up' if healthy else 'some parts are down'} ({data})")
+    return 0 if healthy else 1
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def down(data_dir: str | None = None, timeout: float = 60) -> int:
