@@ -248,3 +248,9 @@ def test_an_explicit_dataset_id_overrides_the_files(tmp_path):
     assert stored["image"].shape == (1, 128, 128)
     bad = run_ingest(str(small), "--archive", str(tmp_path / "store"), "--dataset-id", "no/slashes", "--json")
     assert bad.returncode == 1 and "not a usable dataset ID" in json.loads(bad.stdout)["files"][0]["reason"]
+
+
+def test_inputs_that_match_nothing_are_named(tmp_path):
+    result = run_ingest(str(tmp_path / "nothing-*.cdf"), "--archive", str(tmp_path / "store"))
+    assert result.returncode == 2
+    assert "nothing-*.cdf: no file matches this pattern" in result.stderr and "Traceback" not in result.stderr

@@ -26,7 +26,7 @@ import zarr
 
 from . import catalog
 from .archive import BRANCH, Archive, check_dataset_id
-from .errors import ArchiveError, HeliohubError
+from .errors import HeliohubError, IngestError
 from .merge import (
     PROVENANCE,
     FileEntry,
@@ -120,7 +120,8 @@ def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[st
         text = text.removeprefix("file://")
         matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
         if not matches:
-            raise HeliohubError(f"{text}: no file matches this pattern")
+            raise IngestError(f"{text}: no file matches this pattern; check the path (quote it so that the shell "
+                              "does not expand it)")
         for match in matches:
             if os.path.isdir(match):
                 for root, _, names in os.walk(match):
@@ -334,7 +335,7 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
                         client=client, progress=False if args.json else None,
                         on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
                                                            file=sys.stderr, flush=True))
-    except ArchiveError as error:
+    except HeliohubError as error:  # the store or the inputs, named in the message
         print(f"heliohub ingest: {error}", file=sys.stderr)
         return 2
     finally:

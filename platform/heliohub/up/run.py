@@ -22,6 +22,7 @@ from types import MappingProxyType
 
 from .. import catalog
 from ..archive import Archive
+from ..errors import HeliohubError
 from . import object_store
 from .settings import UpSettings
 
@@ -62,6 +63,17 @@ def demo_files() -> tuple[list[str], list[str]]:
     return found, missing
 
 
+def _password(given: str, who: str, variable: str, minimum: int, printed: list[str]) -> str:
+    """The password given (checked for length), or a generated one, noted in ``printed`` to be shown once."""
+    if not given:
+        generated = secrets.token_urlsafe(max(minimum, 12))
+        printed.append(f"{who} password (generated): {generated}")
+        return generated
+    if len(given) < minimum:
+        raise SystemExit(f"heliohub up: {variable} must be at least {minimum} characters")
+    return given
+
+
 class Platform:
     """The processes of one ``heliohub up``."""
 
@@ -73,19 +85,9 @@ class Platform:
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def _passwords(self) -> tuple[str, str, list[str]]:
-        printed = []
-        admin = self.settings.admin_password
-        if not admin:
-            admin = secrets.token_urlsafe(32)
-            printed.append(f"admin password (generated): {admin}")
-        elif len(admin) < 32:
-            raise SystemExit("heliohub up: HELIOHUB_ADMIN_PASSWORD must be at least 32 characters")
-        user = self.settings.user_password
-        if not user:
-            user = secrets.token_urlsafe(12)
-            printed.append(f"user password (generated): {user}")
-        elif len(user) < 8:
-            raise SystemExit("heliohub up: HELIOHUB_USER_PASSWORD must be at least 8 characters")
+        printed: list[str] = []
+        admin = _password(self.settings.admin_password, "admin", "HELIOHUB_ADMIN_PASSWORD", 32, printed)
+        user = _password(self.settings.user_password, "user", "HELIOHUB_USER_PASSWORD", 8, printed)
         return admin, user, printed
 
     def _log(self, name: str) -> Path:
@@ -276,7 +278,7 @@ def up(argv: list[str] | None = None) -> int:
         return platform.supervise()
     except KeyboardInterrupt:
         return 0
-    except (RuntimeError, OSError) as error:
+    except (RuntimeError, OSError, HeliohubError) as error:
         print(f"heliohub up: {error}", file=sys.stderr)
         return 1
     finally:
