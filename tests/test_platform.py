@@ -131,6 +131,33 @@ def test_the_archive_is_read_only_for_users(platform, alice):
     assert output.strip() == "refused"
 
 
+def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
+    """As the chart's ingest job does: `heliohub ingest --gateway-workers` with the ingest service's token."""
+    env = platform["state"]["operator_environment"]
+    operator = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
+                            aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
+                            aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
+    files = [shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf"),
+             shared("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits")]
+    for path in files:
+        operator.upload_file(str(path), "heliohub-archive", f"incoming/{path.name}")
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HELIOHUB_", "DASK_GATEWAY"))}
+    result = subprocess.run([sys.executable, "-m", "heliohub.cli", "ingest", "--json", "--gateway-workers", "2",
+                             "s3://heliohub-archive/incoming/"], env={**clean, **env}, capture_output=True,
+                            text=True, timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert re.search(r"reading on Dask Gateway cluster \S+ \(2 workers\)", result.stderr), result.stderr
+    report = json.loads(result.stdout)
+    assert [f["status"] for f in report["files"]] == ["ingested", "ingested"]
+    for path in files:
+        (dataset_id,) = [f["dataset_id"] for f in report["files"] if f["path"].endswith(path.name)]
+        expected = heliohub.read_file(path)
+        name = max(expected.data_vars, key=lambda v: expected[v].size)
+        output = alice.run(f"import numpy as np\nds = open_dataset({dataset_id!r})\n"
+                           f"print(float(np.nansum(ds[{name!r}].values, dtype=np.float64)))")
+        assert float(output) == pytest.approx(float(np.nansum(expected[name].values, dtype=np.float64)), rel=1e-9)
+
+
 def test_what_is_refused(platform, alice):
     url = platform["url"]
     assert requests.get(f"{url}/hub/api/users", timeout=30).status_code == 403

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import random
 import signal
 import subprocess
@@ -254,3 +255,32 @@ def test_inputs_that_match_nothing_are_named(tmp_path):
     result = run_ingest(str(tmp_path / "nothing-*.cdf"), "--archive", str(tmp_path / "store"))
     assert result.returncode == 2
     assert "nothing-*.cdf: no file matches this pattern" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_s3_folders_and_globs_are_ingested_and_empty_ones_named(s3_archive):
+    import boto3
+
+    bucket = s3_archive.removeprefix("s3://").split("/")[0]
+    s3 = boto3.client("s3")
+    for name in ("C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
+                 "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"):
+        s3.upload_file(str(shared("cluster", "cdf", name)), bucket, f"incoming/cluster/{name}")
+    s3.put_object(Bucket=bucket, Key="incoming/cluster/README.txt", Body=b"not an archive file")
+    folder = run_ingest(f"s3://{bucket}/incoming/", "--archive", s3_archive, "--json")
+    assert folder.returncode == 0, folder.stderr
+    assert sorted(json.loads(folder.stdout)["datasets"]) == ["C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN"]
+    pattern = run_ingest(f"s3://{bucket}/incoming/**/C1_*.cdf", "--archive", s3_archive, "--json")
+    assert [f["status"] for f in json.loads(pattern.stdout)["files"]] == ["unchanged"]
+    empty = run_ingest(f"s3://{bucket}/nothing/", "--archive", s3_archive)
+    assert empty.returncode == 2 and "Traceback" not in empty.stderr
+    assert f"s3://{bucket}/nothing/: no archive file" in empty.stderr
+
+
+def test_a_gateway_ingest_without_a_gateway_says_which_setting(tmp_path):
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("DASK_GATEWAY")}
+    efw = shared("cluster", "cdf", "C4_CP_EFW_L1_P34__20010226_051830_20010226_051836_V110503.cdf")
+    result = subprocess.run([sys.executable, "-m", "heliohub.cli", "ingest", "--gateway-workers", "2",
+                             "--archive", str(tmp_path / "store"), str(efw)],
+                            capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
+    assert result.returncode == 2 and "Traceback" not in result.stderr
+    assert "cannot start a Dask Gateway cluster at (DASK_GATEWAY__ADDRESS is not set)" in result.stderr

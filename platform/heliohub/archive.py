@@ -26,6 +26,9 @@ import icechunk
 from .errors import ArchiveError
 
 ENVIRONMENT = "HELIOHUB_ARCHIVE"
+# The S3 settings heliohub reads (the AWS SDKs' own names); the platform and the Helm chart set these.
+S3_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+                  "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
 CATALOG = "_catalog"
 BRANCH = "main"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -131,7 +134,7 @@ def _short(error: Exception) -> str:
 
 
 def _s3_environment() -> dict[str, Any]:
-    env = os.environ
+    env = {name: os.environ[name] for name in S3_ENVIRONMENT if os.environ.get(name)}
     options = {
         "endpoint_url": env.get("AWS_ENDPOINT_URL_S3") or env.get("AWS_ENDPOINT_URL"),
         "key": env.get("AWS_ACCESS_KEY_ID"),

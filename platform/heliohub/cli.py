@@ -23,7 +23,11 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--dataset-id", help="put every file under this dataset ID instead of the file's own")
     ingest.add_argument("--include-path", action="append", default=[], metavar="DIR",
                         help="a folder of CEF header (.ceh) files; repeatable (CEFPATH is searched too)")
-    ingest.add_argument("--dask", metavar="ADDRESS", help="read files in parallel on this Dask scheduler")
+    parallel = ingest.add_mutually_exclusive_group()
+    parallel.add_argument("--dask", metavar="ADDRESS", help="read files in parallel on this Dask scheduler")
+    parallel.add_argument("--gateway-workers", type=int, default=0, metavar="N",
+                          help="read files in parallel on a new Dask Gateway cluster of N workers (the gateway of "
+                          "the DASK_GATEWAY__* settings; the workers must reach the files: use URLs)")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",

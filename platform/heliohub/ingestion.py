@@ -8,6 +8,7 @@ and the rest still go in. The catalog entries of every dataset touched are then 
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import hashlib
 import json
@@ -16,7 +17,7 @@ import re
 import sys
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -44,6 +45,7 @@ from .readers import read_with_source
 from .store_lock import store_lock
 
 DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
+WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
 _VERSION = re.compile(r"^(?P<key>.+?)[_.-][Vv](?P<version>\d+)$")
 _RETRIES = 50
 
@@ -108,14 +110,15 @@ class _Loaded:
 def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
     """Files (sorted, unique) from files, folders, globs and URLs, and the folders holding CEF headers.
 
-    A folder gives the archive files under it (by suffix, ``.gz`` too); a named file is always tried.
+    A folder gives the archive files under it (by suffix, ``.gz`` too); a named file is always tried. A URL
+    ending in ``/`` is a folder and a URL with ``*`` a glob (``s3://bucket/incoming/``, ``s3://b/c/**/*.cef``).
     """
     files: set[str] = set()
     headers: set[str] = set()
     for item in inputs:
         text = os.fspath(item)
         if "://" in text and not text.startswith("file://"):
-            files.add(text)
+            files.update(_expand_url(text) if text.endswith("/") or glob.has_magic(text) else [text])
             continue
         text = text.removeprefix("file://")
         matches = sorted(glob.glob(text, recursive=True)) if glob.has_magic(text) else [text]
@@ -134,6 +137,21 @@ def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[st
             else:
                 files.add(os.path.abspath(match) if os.path.exists(match) else match)
     return sorted(files), sorted(headers)
+
+
+def _expand_url(url: str) -> list[str]:
+    """The archive files under a folder URL or matching a glob URL (through fsspec: S3 settings from AWS_*)."""
+    import fsspec
+
+    try:
+        fs, path = fsspec.core.url_to_fs(url)
+        found = fs.glob(path) if glob.has_magic(url) else fs.find(path)
+    except Exception as error:  # every fsspec backend raises its own errors
+        raise IngestError(f"{url}: cannot list it ({error}); check the URL and the AWS_* settings") from None
+    names = [fs.unstrip_protocol(p) for p in found if p.lower().removesuffix(".gz").endswith(DATA_SUFFIXES)]
+    if not names:
+        raise IngestError(f"{url}: no archive file (.cef, .cdf, .fits, also gzipped) is there; check the URL")
+    return names
 
 
 def _identity(name: str) -> tuple[str, str]:
@@ -325,21 +343,55 @@ def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
 
 def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
     """``heliohub ingest``: returns the exit status (1 when any file was refused)."""
-    client = None
-    if args.dask:
-        from dask.distributed import Client
-
-        client = Client(args.dask)
     try:
-        report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
-                        client=client, progress=False if args.json else None,
-                        on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
-                                                           file=sys.stderr, flush=True))
-    except HeliohubError as error:  # the store or the inputs, named in the message
+        with _dask_client(args.dask, args.gateway_workers) as client:
+            report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
+                            client=client, progress=False if args.json else None,
+                            on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
+                                                               file=sys.stderr, flush=True))
+    except HeliohubError as error:  # the store, the inputs or the Dask cluster, named in the message
         print(f"heliohub ingest: {error}", file=sys.stderr)
         return 2
-    finally:
-        if client is not None:
-            client.close()
     emit(report.to_json() if args.json else report.summary())
     return 0 if report.ok else 1
+
+
+@contextlib.contextmanager
+def _dask_client(address: str | None, gateway_workers: int) -> Iterator[Any]:
+    """No client, a client of the scheduler at ``address``, or a new Dask Gateway cluster of that many workers
+    (the gateway from the ``DASK_GATEWAY__*`` settings), shut down when the ingest ends."""
+    if address:
+        from dask.distributed import Client
+
+        with Client(address) as client:
+            yield client
+        return
+    if not gateway_workers:
+        yield None
+        return
+    try:
+        import dask
+        from dask_gateway import Gateway
+    except ImportError:
+        raise IngestError("--gateway-workers needs dask-gateway: pip install 'heliohub[notebook]'") from None
+    try:
+        gateway = Gateway()
+        cluster = gateway.new_cluster(shutdown_on_close=True)
+    except Exception as error:  # connection, authentication and gateway errors alike
+        where = dask.config.get("gateway.address", None) or "(DASK_GATEWAY__ADDRESS is not set)"
+        raise IngestError(f"cannot start a Dask Gateway cluster at {where}: {error}; check the DASK_GATEWAY__* "
+                          "settings and the token (JUPYTERHUB_API_TOKEN)") from None
+    try:
+        cluster.scale(gateway_workers)
+        with cluster.get_client() as client:
+            try:
+                client.wait_for_workers(1, timeout=WORKER_WAIT)
+            except TimeoutError:
+                raise IngestError(f"the Dask Gateway cluster {cluster.name} has no worker after {WORKER_WAIT} s; "
+                                  "check the gateway's resources and limits") from None
+            print(f"heliohub ingest: reading on Dask Gateway cluster {cluster.name} ({gateway_workers} workers)",
+                  file=sys.stderr, flush=True)
+            yield client
+    finally:
+        cluster.shutdown()
+        gateway.close()

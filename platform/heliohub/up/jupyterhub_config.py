@@ -60,14 +60,17 @@ def copy_tutorials(spawner) -> None:
 
 c.Spawner.pre_spawn_hook = copy_tutorials
 
-# Dask Gateway as a hub service (the daskhub chart's wiring), and idle-server culling.
+# Dask Gateway as a hub service (the daskhub chart's wiring), the ingest's identity towards it (as in the Helm
+# chart), and idle-server culling.
 c.JupyterHub.services = [
     {"name": "dask-gateway", "url": state["gateway_url"], "api_token": state["gateway_token"], "display": False},
+    {"name": "heliohub-ingest", "api_token": state["ingest_token"], "display": False},
     {"name": "idle-culler", "command": [state["python"], "-m", "jupyterhub_idle_culler",
                                         f"--timeout={state['cull_idle_seconds']}"]},
 ]
 c.JupyterHub.load_roles = [
     {"name": "user", "scopes": ["self", "access:services!service=dask-gateway"]},
+    {"name": "heliohub-ingest", "services": ["heliohub-ingest"], "scopes": ["access:services!service=dask-gateway"]},
     {"name": "idle-culler", "services": ["idle-culler"],
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
 ]

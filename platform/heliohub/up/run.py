@@ -74,6 +74,17 @@ def _password(given: str, who: str, variable: str, minimum: int, printed: list[s
     return given
 
 
+def user_environment(s: UpSettings, reader: object_store.Keys, archive_url: str) -> dict[str, str]:
+    """What every user server and Dask worker gets: the archive, its read-only keys and the Dask Gateway client's
+    settings. The Helm chart gives its pods the same variables (tests/test_chart.py holds them together)."""
+    return {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
+            "DASK_GATEWAY__ADDRESS": s.gateway_url,
+            "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
+            "DASK_GATEWAY__PUBLIC_ADDRESS": f"{s.hub_url}/services/dask-gateway/",
+            "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
+            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+
+
 class Platform:
     """The processes of one ``heliohub up``."""
 
@@ -146,11 +157,8 @@ class Platform:
         self.say(f"  S3 endpoint: {count} objects of the archive store in {archive_url} (users: read-only keys)")
 
         bin_dir = str(Path(sys.executable).parent)
-        user_env = {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
-                    "DASK_GATEWAY__ADDRESS": s.gateway_url,
-                    "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
-                    "DASK_GATEWAY__PUBLIC_ADDRESS": f"{s.hub_url}/services/dask-gateway/",
-                    "DASK_GATEWAY__AUTH__TYPE": "jupyterhub", "PATH": f"{bin_dir}:{os.environ.get('PATH', '')}"}
+        user_env = user_environment(s, reader, archive_url)
+        ingest_token = secrets.token_hex(32)
         state = {
             "data_dir": str(self.data), "bin": bin_dir, "python": sys.executable,
             "hub_url": s.hub_url, "hub_api_url": f"http://{s.host}:{s.hub_api_port}",
@@ -162,7 +170,13 @@ class Platform:
             "cluster_max_workers": s.cluster_max_workers, "cluster_idle_seconds": s.cluster_idle_seconds,
             "user_environment": user_env, "jupyter_path": str(ROOT),
             "examples_dir": str(ROOT / "examples"), "archive": archive_url,
-            "operator_environment": {**operator.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url},
+            # what `heliohub ingest` needs to write the store, on the platform's Dask Gateway too (as the chart's
+            # ingest job has it): the operator's keys and the ingest service's hub token
+            "ingest_token": ingest_token,
+            "operator_environment": {
+                **{k: v for k, v in user_env.items() if k.startswith("DASK_GATEWAY__")},
+                **operator.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
+                "JUPYTERHUB_API_TOKEN": ingest_token},
         }
         state_file = self.data / "hub" / "state.json"
         state_file.touch(mode=0o600)
