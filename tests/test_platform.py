@@ -31,11 +31,16 @@ C1 = "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
 
 @pytest.fixture(scope="module")
 def platform(tmp_path_factory):
-    """`heliohub up` in a child process, with the Cluster CDFs of ../shared/data added to the demo archive."""
+    """`heliohub up` in a child process, its demo Cluster hour fetched from a stand-in of the Cluster Science
+    Archive (tests/archive_server.py), with the Cluster CDFs of ../shared/data added to the demo archive."""
+    from .archive_server import ArchiveServer
+
     cluster_cdf = shared("cluster", "cdf")
     data = tmp_path_factory.mktemp("heliohub-up")
     hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
-    env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
+    csa = ArchiveServer()
+    env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD,
+           "HELIOHUB_CSA_URL": csa.url("csa-sl-tap")}
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
         env.pop(key, None)
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}", f"--from={cluster_cdf}",
@@ -57,6 +62,7 @@ def platform(tmp_path_factory):
                "ports": [hub, api, proxy, gateway, gateway_api, s3]}
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
+    csa.close()
 
 
 @pytest.fixture(scope="module")
@@ -74,6 +80,14 @@ def test_status_reports_each_part(platform):
     for part in ("supervisor", "s3", "gateway", "hub"):
         assert re.search(rf"{part}\s+ok", result.stdout), result.stdout
     assert "all parts up" in result.stdout
+
+
+def test_the_demo_archive_has_its_cluster_hour_from_the_archive(platform):
+    output = platform["output"].read_text()
+    assert re.search(r"demo archive: 4 Cluster FGM file\(s\) for 2001-06-11T20:00 to 2001-06-11T21:00 from "
+                     r"http://127\.0\.0\.1:\d+/csa-sl-tap", output), output
+    fetched = sorted(p.name for p in (platform["data"] / "downloads" / "csa").glob("C?_CP_FGM_SPIN/*/*.cdf"))
+    assert fetched == sorted(p.name for p in shared("cluster", "cdf").glob("C?_CP_FGM_SPIN__20010611*.cdf"))
 
 
 def test_a_users_kernel_opens_a_dataset_with_the_files_values(platform, alice):

@@ -1,8 +1,9 @@
 """heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data.
 
 ``open_dataset``, ``search`` and ``describe`` read the archive store; ``read_file`` reads an archive file; ``ingest``
-fills the store. The readers and the ingest are imported on first use, so that a notebook that only opens
-datasets does not pay for astropy, pyarrow and the CDF and FITS readers.
+fills the store; ``fetch`` gets files from the ESA archives (and ingests them). The readers, the ingest and the
+fetch are imported on first use, so that a notebook that only opens datasets does not pay for astropy, pyarrow
+and the CDF and FITS readers.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from .access import describe, open_dataset, search
 from .errors import (
     ArchiveError,
     DatasetNotFoundError,
+    FetchError,
     FileReadError,
     HeliohubError,
     HeliohubWarning,
@@ -25,7 +27,8 @@ from .errors import (
 
 __version__ = "0.1.0"
 
-_LAZY = {"read_file": ".readers", "ingest": ".ingestion", "frame_to_map": ".solar", "frame_header": ".solar"}
+_LAZY = {"read_file": ".readers", "ingest": ".ingestion", "fetch": ".fetching", "frame_to_map": ".solar",
+         "frame_header": ".solar"}
 
 
 def __getattr__(name: str) -> Any:
@@ -39,6 +42,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ArchiveError",
     "DatasetNotFoundError",
+    "FetchError",
     "FileReadError",
     "HeliohubError",
     "HeliohubWarning",
@@ -48,6 +52,7 @@ __all__ = [
     "UnknownFormatError",
     "__version__",
     "describe",
+    "fetch",
     "frame_header",
     "frame_to_map",
     "ingest",

@@ -29,6 +29,26 @@ def parser() -> argparse.ArgumentParser:
                           help="read files in parallel on a new Dask Gateway cluster of N workers (the gateway of "
                           "the DASK_GATEWAY__* settings; the workers must reach the files: use URLs)")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
+    fetch = commands.add_parser(
+        "fetch", help="fetch datasets from an ESA archive (CSA, SOAR, SOHO, PROBA2), optionally into the store",
+        description="Fetch datasets for a time range from an archive's public interface into the download folder "
+        "(checked whole, resumable: a re-run fetches only what is missing), and with --ingest into the store.")
+    fetch.add_argument("source", choices=["csa", "soar", "soho", "proba2"], help="the archive")
+    fetch.add_argument("dataset_ids", nargs="+", metavar="DATASET_ID",
+                       help="the archive's dataset IDs (soho: instrument names); * and ? are wildcards")
+    fetch.add_argument("--start", required=True, help="start of the range (UTC, ISO: 2001-06-11T20:00)")
+    fetch.add_argument("--end", required=True, help="end of the range (UTC)")
+    fetch.add_argument("--ingest", action="store_true", help="ingest what was fetched into the store")
+    fetch.add_argument("--archive", help=f"the store for --ingest (default: ${ENVIRONMENT})")
+    fetch.add_argument("--download-dir", help="where downloads are kept (default: $HELIOHUB_DOWNLOAD_DIR or "
+                       "~/.cache/heliohub/fetch)")
+    fetch.add_argument("--url", help="the archive's base URL (default: $HELIOHUB_<SOURCE>_URL, else the public one)")
+    fetch.add_argument("--format", default="CEF", choices=["CEF", "CDF", "CDF_ISTP"], help="csa: delivery format")
+    fetch.add_argument("--window", default="1D", help="csa: time span of one request (default 1D; halved when the "
+                       "archive refuses a package as too large)")
+    fetch.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer (default 60)")
+    fetch.add_argument("--retries", type=int, default=4, help="retries of a failed request, with back-off")
+    fetch.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
                              add_help=False)
@@ -55,6 +75,10 @@ def main(argv: list[str] | None = None) -> int:
         from .up.run import status
 
         return status(args.data_dir)
+    if args.command == "fetch":
+        from .fetching import main_fetch
+
+        return main_fetch(args)
     if args.command == "ingest":
         from .ingestion import main_ingest
 

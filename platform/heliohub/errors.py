@@ -79,3 +79,8 @@ class TimeRangeError(HeliohubError, ValueError):
 
 class IngestError(HeliohubError):
     """A file could not go into the archive store; the message names the file, dataset and what to do."""
+
+
+class FetchError(HeliohubError):
+    """An archive could not be asked or did not deliver: the message names the archive URL, the dataset and the
+    setting to check."""

@@ -214,7 +214,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
             report.files.append(item)
         else:
             by_dataset[item.dataset_id].append(item)
-    for target in _bar(sorted(by_dataset), progress, "datasets"):
+    for target in progress_bar(sorted(by_dataset), progress, "datasets"):
         report.files.extend(ingest_dataset(store, target, by_dataset[target]))
         if on_commit is not None:
             on_commit(target)
@@ -226,7 +226,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
     return report
 
 
-def _bar(items: list[Any], progress: bool | None, unit: str) -> Iterable[Any]:
+def progress_bar(items: list[Any], progress: bool | None, unit: str) -> Iterable[Any]:
+    """``items``, with a progress bar on standard error when ``progress`` (None: when it is a terminal)."""
     if progress is False:
         return items
     from tqdm.auto import tqdm
@@ -237,13 +238,13 @@ def _bar(items: list[Any], progress: bool | None, unit: str) -> Iterable[Any]:
 def _load_all(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
               client: Any, progress: bool | None) -> list[_Loaded | FileResult]:
     if client is None:
-        return [load(f, headers, dataset_id, storage_options) for f in _bar(files, progress, "files")]
+        return [load(f, headers, dataset_id, storage_options) for f in progress_bar(files, progress, "files")]
     from dask.distributed import as_completed
 
     futures = client.map(load, files, include_paths=headers, dataset_id=dataset_id,
                          storage_options=storage_options, pure=False)
     results = []
-    for future in _bar(list(as_completed(futures)), progress, "files"):
+    for future in progress_bar(list(as_completed(futures)), progress, "files"):
         results.append(future.result())
     return results
 

@@ -28,6 +28,9 @@ from .settings import UpSettings
 
 ROOT = Path(__file__).resolve().parents[3]
 PREFIX = "archive"
+# The hour the four Cluster spacecraft's FGM data of the curlometer tutorial cover.
+DEMO_CLUSTER_HOUR = ("2001-06-11T20:00", "2001-06-11T21:00")
+DEMO_CLUSTER_DATASETS = [f"C{n}_CP_FGM_SPIN" for n in range(1, 5)]
 
 
 def _wait_port(host: str, port: int, what: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -115,7 +118,8 @@ class Platform:
         return process
 
     def fill_archive(self) -> Archive:
-        """Ingest the demo files (first start) and any --from folders into the local archive store."""
+        """Ingest the demo files (first start), an hour of Cluster data fetched from the Cluster Science Archive
+        when it can be reached (first start), and any --from folders into the local archive store."""
         local = Archive.resolve(self.data / "store")
         first = not catalog.read_catalog(local)
         inputs: list[str] = []
@@ -124,6 +128,7 @@ class Platform:
             inputs += found
             for name in missing:
                 self.say(f"  demo archive: could not have {name}")
+            inputs += self._cluster_hour()
         inputs += [str(Path(d).expanduser()) for d in self.settings.from_dirs]
         if inputs:
             from ..ingestion import ingest
@@ -132,8 +137,26 @@ class Platform:
             self.say(f"  archive: {report.summary().splitlines()[0]}")
             for refused in report.refused:
                 self.say(f"    set aside {refused.path}: {refused.reason}")
-        self.say("  archive: the Cluster Science Archive is not fetched here (no fetch interface yet)")
         return local
+
+    def _cluster_hour(self) -> list[str]:
+        """The files of the demo's Cluster hour (the four FGMs, for the curlometer tutorial), fetched into the data
+        folder; nothing (said) when the archive cannot be reached."""
+        from ..fetching import fetch
+
+        start, end = DEMO_CLUSTER_HOUR
+        try:
+            report = fetch("csa", DEMO_CLUSTER_DATASETS, start, end, download_dir=self.data / "downloads",
+                           timeout=30, retries=1, backoff=1.0, progress=False)
+        except HeliohubError as error:
+            self.say(f"  demo archive: could not have {start} to {end} of Cluster FGM from the Cluster Science "
+                     f"Archive: {error}")
+            return []
+        files = [f for item in report.items for f in item.files]
+        self.say(f"  demo archive: {len(files)} Cluster FGM file(s) for {start} to {end} from {report.url}")
+        for item in report.failed:
+            self.say(f"    could not have {item.dataset_id} {item.key}: {item.reason}")
+        return files
 
     def start(self) -> dict[str, str]:
         s = self.settings
