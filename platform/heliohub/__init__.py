@@ -1,7 +1,8 @@
 """heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data.
 
 ``open_dataset``, ``search`` and ``describe`` read the archive store; ``read_file`` reads an archive file; ``ingest``
-fills the store; ``fetch`` gets files from the ESA archives (and ingests them). The readers, the ingest and the
+fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and ``inventory`` plot
+the store. The readers, the ingest and the
 fetch are imported on first use, so that a notebook that only opens datasets does not pay for astropy, pyarrow
 and the CDF and FITS readers.
 """
@@ -28,7 +29,8 @@ from .errors import (
 __version__ = "0.1.0"
 
 _LAZY = {"read_file": ".readers", "ingest": ".ingestion", "fetch": ".fetching", "frame_to_map": ".solar",
-         "frame_header": ".solar"}
+         "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
+         "save_quicklook": ".plots"}
 
 
 def __getattr__(name: str) -> Any:
@@ -56,7 +58,11 @@ __all__ = [
     "frame_header",
     "frame_to_map",
     "ingest",
+    "inventory",
     "open_dataset",
+    "quicklook",
     "read_file",
+    "save_figure",
+    "save_quicklook",
     "search",
 ]

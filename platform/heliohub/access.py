@@ -70,7 +70,7 @@ def _session(store: Archive, name: str) -> icechunk.Session | None:
         raise store.error(f"cannot read {name!r}", error) from None
 
 
-def _catalog(store: Archive) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
+def cached_catalog(store: Archive) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
     """The catalog, re-read only when it changed (one small request to see whether it did)."""
     repo = _repository(store, CATALOG)
     if repo is None:
@@ -100,8 +100,8 @@ def _frame(entries: dict[str, dict[str, Any]]) -> pd.DataFrame:
     return frame.sort_values("dataset_id", ignore_index=True)
 
 
-def _not_found(store: Archive, dataset_id: str) -> DatasetNotFoundError:
-    entries, _ = _catalog(store)
+def not_found(store: Archive, dataset_id: str) -> DatasetNotFoundError:
+    entries, _ = cached_catalog(store)
     ids = sorted(entries)
     by_lower = {i.lower(): i for i in ids}
     close = [by_lower[m] for m in difflib.get_close_matches(dataset_id.lower(), list(by_lower), n=5, cutoff=0.5)]
@@ -111,7 +111,7 @@ def _not_found(store: Archive, dataset_id: str) -> DatasetNotFoundError:
     return DatasetNotFoundError(f"no dataset {dataset_id!r} in the archive store {store.url} ({hint})")
 
 
-def _timestamp(value: TimeLike, what: str) -> np.datetime64 | None:
+def timestamp(value: TimeLike, what: str) -> np.datetime64 | None:
     if value is None:
         return None
     try:
@@ -153,9 +153,9 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
         raise DatasetNotFoundError(str(error)) from None
     session = _session(store, dataset_id)
     if session is None:
-        raise _not_found(store, dataset_id)
+        raise not_found(store, dataset_id)
     try:
-        ds = _open_group(session, store.url, dataset_id, chunks)
+        ds = open_group(session, store.url, dataset_id, chunks)
     except HeliohubError:
         raise
     except Exception as error:
@@ -172,12 +172,13 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     return ds
 
 
-def _open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any) -> xr.Dataset:
+def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any, *, cache: bool = True) -> xr.Dataset:
     """The group as xarray would open it, with the time axes decoded here and kept per snapshot.
 
     xarray would read each time axis three times at every open (its first value, its last, then all of it, to
     check and then build the index); heliohub stores times as int64 nanoseconds since 1970 (see layout.py), so
-    decoding is a view, and a time axis already read for this snapshot of the dataset is not read again.
+    decoding is a view, and a time axis already read for this snapshot of the dataset is not read again. A writable
+    session's uncommitted changes are not a snapshot: open it with ``cache=False``.
     """
     ds = xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
                       create_default_indexes=False)
@@ -186,11 +187,12 @@ def _open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: An
     decoded = {}
     for name in axes:
         key = (url, dataset_id, session.snapshot_id, name)
-        values = _time_axes.get(key)
+        values = _time_axes.get(key) if cache else None
         if values is None:
             values = np.asarray(ds[name].values).view("datetime64[ns]")
-            with _lock:
-                _time_axes[key] = values
+            if cache:
+                with _lock:
+                    _time_axes[key] = values
         decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding)
     others = [name for name in times if name not in axes]
     if others:
@@ -212,7 +214,7 @@ def _time_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
 def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: TimeLike) -> xr.Dataset:
     """The range, checked against the coverage, selected as xarray does (text with pandas' partial-string
     semantics: ``end="2001-07-08T13:00"`` takes the whole minute)."""
-    start, end = _timestamp(start_given, "start"), _timestamp(end_given, "end")
+    start, end = timestamp(start_given, "start"), timestamp(end_given, "end")
     if start is None and end is None:
         return ds
     if start is not None and end is not None and start > end:
@@ -243,7 +245,7 @@ def search(text: str | None = None, *, mission: str | None = None, spacecraft: s
     changes, so this is fast enough to call on every keystroke.
     """
     store = Archive.resolve(archive)
-    _, frame = _catalog(store)
+    _, frame = cached_catalog(store)
     mask = np.ones(len(frame), dtype=bool)
     if text:
         haystack = frame.attrs.get("_haystack", np.array([], dtype=object))
@@ -252,7 +254,7 @@ def search(text: str | None = None, *, mission: str | None = None, spacecraft: s
     for column, wanted in (("mission", mission), ("spacecraft", spacecraft), ("instrument", instrument)):
         if wanted:
             mask &= frame[column].fillna("").str.lower().str.contains(wanted.lower(), regex=False).to_numpy()
-    first, last = _timestamp(start, "start"), _timestamp(end, "end")
+    first, last = timestamp(start, "start"), timestamp(end, "end")
     if first is not None:
         mask &= (frame["end"] >= first).fillna(False).to_numpy()
     if last is not None:
@@ -286,8 +288,8 @@ class Description(dict):
 def describe(dataset_id: str, *, archive: str | Archive | None = None) -> Description:
     """Variables (names, shapes, units, descriptions), coverage, provenance and acknowledgement of a dataset."""
     store = Archive.resolve(archive)
-    entries, _ = _catalog(store)
+    entries, _ = cached_catalog(store)
     entry = entries.get(dataset_id)
     if entry is None:
-        raise _not_found(store, dataset_id)
+        raise not_found(store, dataset_id)
     return Description(entry)

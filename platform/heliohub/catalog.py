@@ -22,6 +22,27 @@ from .store_lock import store_lock
 
 ATTRIBUTE = "heliohub_catalog"
 _RETRIES = 50
+COVERAGE_INTERVALS = 1000
+"""At most this many intervals with data per dataset in the catalog (the smallest gaps are closed first)."""
+_GAP_FACTOR = 5
+_MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
+
+
+def coverage(times: np.ndarray) -> list[list[str]]:
+    """When a dataset has data: intervals of records, cut where the step between records is more than five times
+    the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
+    stamps = np.sort(times[~np.isnat(times)].astype("datetime64[ns]").astype("int64"))
+    if not stamps.size:
+        return []
+    steps = np.diff(stamps)
+    usual = float(np.median(steps)) if steps.size else 0.0
+    breaks = np.flatnonzero(steps > max(_GAP_FACTOR * usual, _MIN_GAP))
+    if breaks.size >= COVERAGE_INTERVALS:
+        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(COVERAGE_INTERVALS - 1):]])
+    firsts = np.concatenate([[0], breaks + 1])
+    lasts = np.concatenate([breaks, [stamps.size - 1]])
+    as_text = [str(t) for t in stamps.view("datetime64[ns]")[np.concatenate([firsts, lasts])]]
+    return [[as_text[i], as_text[i + len(firsts)]] for i in range(len(firsts))]
 
 
 def _text(attrs: dict[str, Any], *names: str) -> str | None:
@@ -44,11 +65,13 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
     ]
     time_axis = record_dims(ds)[0] if record_dims(ds) else None
     start = end = None
+    intervals: list[list[str]] = []
     if time_axis and ds.sizes[time_axis]:
         values = ds[time_axis].values
         values = values[~np.isnat(values)]
         if values.size:
             start, end = str(values.min()), str(values.max())
+            intervals = coverage(values)
     variables = [
         {"name": str(name), "dims": list(var.dims), "shape": list(var.shape), "dtype": str(var.dtype),
          "units": None if var.dtype.kind == "M" else var.attrs.get("units") or _text(var.attrs, "UNITS"),
@@ -64,6 +87,7 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
         "description": _text(attrs, "DATASET_DESCRIPTION", "Logical_source_description", "TEXT") or attrs.get("title"),
         "start": start,
         "end": end,
+        "coverage": intervals,
         "records": int(ds.sizes[time_axis]) if time_axis else 0,
         "variables": variables,
         "nbytes": int(ds.nbytes),

@@ -28,6 +28,9 @@ def parser() -> argparse.ArgumentParser:
     parallel.add_argument("--gateway-workers", type=int, default=0, metavar="N",
                           help="read files in parallel on a new Dask Gateway cluster of N workers (the gateway of "
                           "the DASK_GATEWAY__* settings; the workers must reach the files: use URLs)")
+    ingest.add_argument("--quicklooks", nargs="?", const="1h,6h,24h", default=None, type=_periods, metavar="PERIODS",
+                        help="pre-generate quicklooks for the windows the new records fall in (default periods: "
+                        "1h,6h,24h), as the Cluster Science Archive does")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     fetch = commands.add_parser(
         "fetch", help="fetch datasets from an ESA archive (CSA, SOAR, SOHO, PROBA2), optionally into the store",
@@ -49,6 +52,18 @@ def parser() -> argparse.ArgumentParser:
     fetch.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer (default 60)")
     fetch.add_argument("--retries", type=int, default=4, help="retries of a failed request, with back-off")
     fetch.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
+    for name, what in (("quicklook", "a quicklook of datasets' key variables"),
+                       ("inventory", "an inventory plot: when each dataset has data (from the catalog)")):
+        plot = commands.add_parser(name, help=f"{what}, as PNG or HTML",
+                                   description=f"Draw {what} from the archive store into a PNG (no browser or "
+                                   "network needed) or an HTML file (works offline).")
+        every = name == "inventory"
+        plot.add_argument("dataset_ids", nargs="*" if every else "+", metavar="DATASET_ID",
+                          help="dataset IDs; * and ? are wildcards" + (" (default: all)" if every else ""))
+        plot.add_argument("--start", help="start of the range (UTC; default: the datasets' coverage)")
+        plot.add_argument("--end", help="end of the range (UTC)")
+        plot.add_argument("--out", required=True, help="the file to write: .png or .html")
+        plot.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
                              add_help=False)
@@ -75,6 +90,8 @@ def main(argv: list[str] | None = None) -> int:
         from .up.run import status
 
         return status(args.data_dir)
+    if args.command in ("quicklook", "inventory"):
+        return _plot(args)
     if args.command == "fetch":
         from .fetching import main_fetch
 
@@ -84,6 +101,33 @@ def main(argv: list[str] | None = None) -> int:
 
         return main_ingest(args)
     return 2
+
+
+def _periods(text: str) -> list[str]:
+    from .plots.pregenerated import parse_periods
+
+    try:
+        return parse_periods(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _plot(args: argparse.Namespace) -> int:
+    from .errors import HeliohubError
+
+    try:
+        import heliohub
+
+        if args.command == "quicklook":
+            out = heliohub.save_quicklook(args.dataset_ids, args.start, args.end, args.out, archive=args.archive)
+        else:
+            figure = heliohub.inventory(args.dataset_ids or None, args.start, args.end, archive=args.archive)
+            out = heliohub.save_figure(figure, args.out)
+    except HeliohubError as error:
+        print(f"heliohub {args.command}: {error}", file=sys.stderr)
+        return 2
+    print(f"heliohub {args.command}: wrote {out}")
+    return 0
 
 
 if __name__ == "__main__":

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import icechunk
+import pandas as pd
 import xarray as xr
 import zarr
 
@@ -181,7 +182,8 @@ def load(path: str, include_paths: list[str] | None = None, dataset_id: str | No
 def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive | None = None, *,
            dataset_id: str | None = None, include_paths: list[str] | None = None,
            storage_options: dict[str, Any] | None = None, client: Any = None,
-           progress: bool | None = None, on_commit: Callable[[str], None] | None = None) -> IngestReport:
+           progress: bool | None = None, on_commit: Callable[[str], None] | None = None,
+           quicklooks: list[str] | None = None) -> IngestReport:
     """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
 
     Parameters
@@ -201,6 +203,9 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         Show progress bars (default: when standard error is a terminal).
     on_commit:
         Called with each dataset ID once its commit is published.
+    quicklooks:
+        Pre-generate the quicklooks of these periods (``"1h"``, ``"6h"``, ``"24h"``) into the store for the windows
+        the new records fall in, in the same commit as the data (``heliohub.save_quicklook`` then uses them).
     """
     started = time.perf_counter()
     store = Archive.resolve(archive)
@@ -215,7 +220,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         else:
             by_dataset[item.dataset_id].append(item)
     for target in progress_bar(sorted(by_dataset), progress, "datasets"):
-        report.files.extend(ingest_dataset(store, target, by_dataset[target]))
+        report.files.extend(ingest_dataset(store, target, by_dataset[target], quicklooks))
         if on_commit is not None:
             on_commit(target)
     report.datasets = sorted(by_dataset)
@@ -249,14 +254,20 @@ def _load_all(files: list[str], headers: list[str], dataset_id: str | None, stor
     return results
 
 
-def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded]) -> list[FileResult]:
-    """Merge the files of one dataset into its group in one commit (retried when another commit won a race)."""
+def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
+                   quicklooks: list[str] | None = None) -> list[FileResult]:
+    """Merge the files of one dataset into its group in one commit (retried when another commit won a race), with
+    the pre-generated quicklooks of ``quicklooks`` periods redrawn where the new records fall."""
     items = sorted(items, key=lambda i: i.entry.order)
     repo = store.repository(dataset_id, create=True)
     with store_lock(store, dataset_id):
         for attempt in range(_RETRIES):
             session = repo.writable_session(BRANCH)
-            results = _merge(session, dataset_id, items)
+            results, touched = _merge(session, dataset_id, items)
+            if quicklooks and touched:
+                from .plots.pregenerated import redraw
+
+                redraw(session, store.url, dataset_id, touched, quicklooks)
             if not session.has_uncommitted_changes:
                 return results
             try:
@@ -277,7 +288,9 @@ def _open_stored(session: icechunk.Session) -> xr.Dataset | None:
     return xr.open_zarr(session.store, consolidated=False, chunks=None)
 
 
-def _merge(session: icechunk.Session, dataset_id: str, items: list[_Loaded]) -> list[FileResult]:
+def _merge(session: icechunk.Session, dataset_id: str,
+           items: list[_Loaded]) -> tuple[list[FileResult], list[tuple[pd.Timestamp, pd.Timestamp]]]:
+    """The results per file, and the time spans whose records changed (new files', and replaced versions')."""
     stored = _open_stored(session)
     entries = read_provenance(stored.attrs) if stored is not None else []
     by_checksum = {e.checksum for e in entries}
@@ -323,7 +336,9 @@ def _merge(session: icechunk.Session, dataset_id: str, items: list[_Loaded]) -> 
         accepted.append(item)
         results.append(FileResult(item.path, status, dataset_id))
     if not accepted:
-        return results
+        return results, []
+    touched = [(pd.Timestamp(a), pd.Timestamp(b)) for span in [*(i.entry.spans.get("time") for i in accepted),
+                                                              *removals.get("time", [])] if span for a, b in [span]]
     latest = max(accepted, key=lambda i: (i.entry.spans.get("time", ("", ""))[0], i.entry.order))
     attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
     attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
@@ -335,7 +350,7 @@ def _merge(session: icechunk.Session, dataset_id: str, items: list[_Loaded]) -> 
         variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
                           if attrs_source is not None else None)
         merge_into(session.store, stored, new, dict(removals), attrs, variable_attrs)
-    return results
+    return results, touched
 
 
 def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
@@ -347,7 +362,7 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
     try:
         with _dask_client(args.dask, args.gateway_workers) as client:
             report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
-                            client=client, progress=False if args.json else None,
+                            client=client, progress=False if args.json else None, quicklooks=args.quicklooks,
                             on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
                                                                file=sys.stderr, flush=True))
     except HeliohubError as error:  # the store, the inputs or the Dask cluster, named in the message

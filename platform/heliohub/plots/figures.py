@@ -1,0 +1,154 @@
+"""The quicklook and inventory figures and their files (see :mod:`heliohub.plots`)."""
+
+from __future__ import annotations
+
+import fnmatch
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Any
+
+import holoviews as hv
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from ..access import TimeLike, cached_catalog, not_found, open_dataset, timestamp
+from ..archive import Archive
+from ..errors import TimeRangeError
+from . import pregenerated
+from .panels import MAX_PANELS, panels_for
+from .render import element, save, style
+
+
+def _ids(dataset_ids: Iterable[str] | str | None, store: Archive) -> list[str]:
+    """The IDs asked for, with ``*`` and ``?`` matched against the catalog (in the order given)."""
+    entries, _ = cached_catalog(store)
+    wanted = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids or ["*"])
+    found: list[str] = []
+    for pattern in wanted:
+        matches = sorted(i for i in entries if fnmatch.fnmatchcase(i, pattern))
+        if not matches:
+            raise not_found(store, pattern)
+        found += [m for m in matches if m not in found]
+    return found
+
+
+def _range(ids: list[str], store: Archive, start: TimeLike, end: TimeLike) -> tuple[np.datetime64, np.datetime64]:
+    entries, _ = cached_catalog(store)
+    first, last = timestamp(start, "start"), timestamp(end, "end")
+    known = [(entries[i]["start"], entries[i]["end"]) for i in ids if entries[i].get("start")]
+    if first is None:
+        first = min((np.datetime64(a, "ns") for a, _ in known), default=None)
+    if last is None:
+        last = max((np.datetime64(b, "ns") for _, b in known), default=None)
+    if first is None or last is None:
+        raise TimeRangeError(f"{', '.join(ids)} hold(s) no records, so there is no coverage to draw: give start and "
+                             "end to draw that range")
+    if last <= first:
+        last = first + np.timedelta64(1, "s")
+    return first, last
+
+
+def quicklook_figure(datasets: list[tuple[str, xr.Dataset | None]], start: Any, end: Any,
+                     max_panels: int = MAX_PANELS) -> tuple[hv.Layout, int]:
+    """The stacked panels of datasets already opened over ``start`` to ``end`` (None: no records there), and how
+    many panels there are."""
+    start, end = np.datetime64(pd.Timestamp(start), "ns"), np.datetime64(pd.Timestamp(end), "ns")
+    elements = []
+    for dataset_id, ds in datasets:
+        panels = panels_for(dataset_id, ds, max_panels) if ds is not None else panels_for(dataset_id, xr.Dataset())
+        elements += [element(panel, index, ds, start, end) for index, panel in enumerate(panels)]
+    return style(style(hv.Layout(elements).cols(1), "bokeh"), "matplotlib"), len(elements)
+
+
+def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: TimeLike = None, *,
+              archive: str | Archive | None = None, max_panels: int | None = None) -> hv.Layout:
+    """A quicklook of one or more datasets over a time range, as a holoviews layout.
+
+    Each dataset's key variables are chosen from its metadata: vectors as labelled components and magnitude,
+    spectra as spectrograms (log scales where the archive says so), images as frames with a time slider, light
+    curves as lines; fill values are gaps. Several IDs (wildcards allowed: ``"C?_CP_FGM_SPIN"``) stack on one
+    linked time axis. A long range is reduced on the server side to the figure's width (minimum and maximum per
+    pixel), so a year of 4 s data draws as fast as an hour. ``start``/``end`` default to the datasets' coverage.
+    ``max_panels`` per dataset: up to four for one dataset, its key panel only for each of several.
+    """
+    store = Archive.resolve(archive)
+    ids = _ids(dataset_ids, store)
+    first, last = _range(ids, store, start, end)
+    opened: list[tuple[str, xr.Dataset | None]] = []
+    for dataset_id in ids:
+        try:
+            opened.append((dataset_id, open_dataset(dataset_id, first, last, archive=store)))
+        except TimeRangeError:
+            opened.append((dataset_id, None))
+    figure, _ = quicklook_figure(opened, first, last, max_panels or (MAX_PANELS if len(ids) == 1 else 1))
+    return figure
+
+
+def save_figure(figure: Any, out: str | Path) -> Path:
+    """Write a quicklook or inventory to ``out``: ``.png`` (matplotlib) or ``.html`` (bokeh, resources inline)."""
+    return save(figure, Path(out))
+
+
+def save_quicklook(dataset_ids: Iterable[str] | str, start: TimeLike, end: TimeLike, out: str | Path, *,
+                   archive: str | Archive | None = None) -> Path:
+    """Write the quicklook of ``dataset_ids`` to ``out`` (PNG or HTML). A PNG of one dataset for exactly one of the
+    store's pre-generated windows (1 h, 6 h, 24 h, aligned to midnight UTC) is the stored one."""
+    out = Path(out)
+    store = Archive.resolve(archive)
+    ids = _ids(dataset_ids, store)
+    if len(ids) == 1 and out.suffix.lower() == ".png" and start is not None and end is not None:
+        stored = pregenerated.find(store, ids[0], pd.Timestamp(timestamp(start, "start")),
+                                   pd.Timestamp(timestamp(end, "end")))
+        if stored is not None:
+            out.parent.mkdir(parents=True, exist_ok=True)
+            scratch = out.with_name(f".{out.name}.part")
+            scratch.write_bytes(stored)
+            scratch.replace(out)
+            return out
+    return save_figure(quicklook(ids, start, end, archive=store), out)
+
+
+def inventory(dataset_ids: Iterable[str] | str | None = None, start: TimeLike = None, end: TimeLike = None, *,
+              archive: str | Archive | None = None) -> hv.Overlay:
+    """When each dataset has data, as bars on one time axis, from the catalog alone (no chunk is read).
+
+    ``dataset_ids`` accepts wildcards (all datasets when omitted); ``start``/``end`` default to their coverage.
+    """
+    store = Archive.resolve(archive)
+    ids = _ids(dataset_ids, store)
+    entries, _ = cached_catalog(store)
+    first, last = _range(ids, store, start, end)
+    least = (last - first) / 500  # a single frame still shows
+    time = hv.Dimension("time", label="Time (UTC)", range=(first, last))
+    row_dim = hv.Dimension("dataset", label="dataset", range=(-0.6, len(ids) - 0.4))
+    bars = []
+    for row, dataset_id in enumerate(reversed(ids)):
+        intervals = entries[dataset_id].get("coverage")
+        if intervals is None and entries[dataset_id].get("start"):  # a catalog written before coverage existed
+            intervals = [[entries[dataset_id]["start"], entries[dataset_id]["end"]]]
+        points: list[tuple[np.datetime64, float]] = []
+        for a, b in intervals or []:
+            a, b = np.datetime64(a, "ns"), np.datetime64(b, "ns")
+            if b < first or a > last:
+                continue
+            if b - a < least:
+                a, b = a - least / 2, b + least / 2
+            points += [(max(a, first), row), (min(b, last), row), (min(b, last), np.nan)]  # NaN: the line breaks
+        bars.append(hv.Curve(points or [(first, np.nan)], kdims=[time], vdims=[row_dim]))
+    ticks = [(row, dataset_id) for row, dataset_id in enumerate(reversed(ids))]
+    height = 60 + 28 * len(ids)
+    inches = (12, 1.2 + 0.3 * len(ids))
+    title = "Inventory: when each dataset has data"
+    overlay = hv.Overlay(bars).opts(title=title, yticks=ticks, backend="bokeh").opts(
+        title=title, yticks=ticks, fig_inches=inches, aspect=inches[0] / inches[1], backend="matplotlib")
+    return overlay.opts({"Curve": {"color": "#30739c", "line_width": 14, "width": 1000, "height": height,
+                                   "tools": ["hover"], "show_grid": False}}, backend="bokeh").opts(
+        {"Curve": {"color": "#30739c", "linewidth": 9, "show_grid": False, "xformatter": _dates()}},
+        backend="matplotlib")
+
+
+def _dates() -> Any:
+    import matplotlib.dates as mdates
+
+    return mdates.ConciseDateFormatter(mdates.AutoDateLocator())
