@@ -22,7 +22,7 @@ from heliohub.archive import Archive
 from heliohub.ingestion import ingest
 from heliohub.merge import PROVENANCE, read_provenance
 
-from .conftest import CEF, SHARED_DATA, shared
+from .conftest import CEF, CEF_HEADERS, SHARED_DATA, shared
 from .store_helpers import ROOT, assert_same_contents, contents, open_stored, run_ingest, without_provenance
 
 FGM = "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
@@ -181,14 +181,28 @@ def _kill_after(args: list[str], commits: int) -> None:
     process.stderr.close()
 
 
-@pytest.mark.parametrize("commits", [0, 1, 4, 9])
-def test_a_killed_ingest_completes_on_rerun_to_what_a_clean_run_gives(s3_archive, tmp_path, cef_headers, commits):
-    parts = fgm_parts(tmp_path / "parts", 3)
+@pytest.fixture(scope="module")
+def kill_inputs(tmp_path_factory, s3_endpoint):
+    """The ingest the kill tests interrupt, and the store an uninterrupted run of it gives (made once)."""
+    import boto3
+
+    shared("cluster")
+    parts = fgm_parts(tmp_path_factory.mktemp("parts"), 3)
     inputs = [str(p) for p in parts] + [str(SHARED_DATA / "cluster"), str(SHARED_DATA / "solar_orbiter")]
-    options = [*inputs, "--include-path", *cef_headers[:1]]
-    options = [*inputs, *[arg for folder in cef_headers for arg in ("--include-path", folder)]]
-    clean = f"{s3_archive}-clean"
-    assert run_ingest(*options, "--archive", clean).returncode == 0
+    headers = [str(p) for p in CEF_HEADERS]
+    options = [*inputs, *[arg for folder in headers for arg in ("--include-path", folder)]]
+    env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "heliohub-test",
+           "AWS_SECRET_ACCESS_KEY": "heliohub-test", "AWS_REGION": "us-east-1"}
+    boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1", aws_access_key_id="heliohub-test",
+                 aws_secret_access_key="heliohub-test").create_bucket(Bucket="archive-kill-clean")
+    clean = "s3://archive-kill-clean/store"
+    assert run_ingest(*options, "--archive", clean, env=env).returncode == 0
+    return options, clean
+
+
+@pytest.mark.parametrize("commits", [0, 1, 4, 9])
+def test_a_killed_ingest_completes_on_rerun_to_what_a_clean_run_gives(s3_archive, kill_inputs, commits):
+    options, clean = kill_inputs
     _kill_after([*options, "--archive", s3_archive], commits)
     rerun = run_ingest(*options, "--archive", s3_archive)
     assert rerun.returncode == 0, rerun.stderr[-3000:]

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -30,6 +31,9 @@ ENVIRONMENT = "HELIOHUB_ARCHIVE"
 S3_ENVIRONMENT = ("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                   "AWS_SESSION_TOKEN", "AWS_REGION", "AWS_DEFAULT_REGION")
 CATALOG = "_catalog"
+REACHABLE_TIMEOUT = 5.0
+"""Seconds to wait for the S3 endpoint to accept a connection before saying it cannot be reached."""
+_REACHABLE: set[tuple[str, int]] = set()
 BRANCH = "main"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -68,6 +72,7 @@ class Archive:
         if not self.is_s3:
             _quiet_local_warning()
             return icechunk.local_filesystem_storage(str(Path(self.url) / name))
+        self._check_reachable()
         parsed = urlparse(self.url)
         prefix = "/".join(p for p in (parsed.path.strip("/"), name) if p)
         options = self.storage_options
@@ -94,6 +99,25 @@ class Archive:
             return icechunk.Repository.open(storage)
         except icechunk.IcechunkError as error:
             raise self.error(f"cannot open {name!r}", error) from None
+
+    def _check_reachable(self) -> None:
+        """Fail fast on an endpoint that does not answer: Icechunk 1.1 takes no retry settings for its first
+        requests (``Repository.exists``, the start of ``open``) and retries a refused connection ten times, some
+        20 s, before saying so. One TCP connection per endpoint and process is checked instead."""
+        endpoint = self.storage_options.get("endpoint_url")
+        if endpoint:
+            parsed = urlparse(endpoint)
+            address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
+        else:
+            region = self.storage_options.get("region") or "us-east-1"
+            address = (f"s3.{region}.amazonaws.com", 443)
+        if address in _REACHABLE:
+            return
+        try:
+            socket.create_connection(address, timeout=REACHABLE_TIMEOUT).close()
+        except OSError as error:
+            raise self.error(f"cannot connect to {address[0]}:{address[1]}", error) from None
+        _REACHABLE.add(address)
 
     def exists(self, name: str) -> bool:
         try:
