@@ -99,7 +99,7 @@ def freeze(extras: str, destination: Path, header: str, constraints: Path | None
         run(sys.executable, "-m", "venv", scratch)
         python = Path(scratch) / "bin" / "python"
         run(python, "-m", "pip", "install", "--quiet", "--upgrade", "pip")
-        pinned = ["-c", constraints] if constraints else []
+        pinned = ["-c", ROOT / "requirements" / "constraints.txt", *(["-c", constraints] if constraints else [])]
         run(python, "-m", "pip", "install", "--quiet", *pinned, f"{ROOT}[{extras}]")
         frozen = subprocess.run([python, "-m", "pip", "freeze", "--exclude", "heliohub"], check=True,
                                 capture_output=True, text=True).stdout

@@ -6,10 +6,12 @@ import gc
 import json
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -36,7 +38,7 @@ def platform(tmp_path_factory):
     from .archive_server import ArchiveServer
 
     cluster_cdf = shared("cluster", "cdf")
-    data = tmp_path_factory.mktemp("heliohub-up")
+    data = passable_folder("heliohub-up-")
     hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
     csa = ArchiveServer()
     env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD,
@@ -63,6 +65,15 @@ def platform(tmp_path_factory):
         process.send_signal(signal.SIGINT)
         process.wait(timeout=120)
     csa.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+def passable_folder(prefix: str) -> Path:
+    """A new folder that other system accounts can pass through (pytest's own are closed: 0700), as the users'
+    accounts of a `heliohub up` run as root must, to reach their homes."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
 
 
 @pytest.fixture(scope="module")
@@ -172,6 +183,35 @@ def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
         assert float(output) == pytest.approx(float(np.nansum(expected[name].values, dtype=np.float64)), rel=1e-9)
 
 
+def test_users_cannot_read_each_others_files(platform, alice):
+    """Each user's server runs as their own account (heliohub up as root), and Dask workers as the gateway's."""
+    if not platform["state"]["isolate_users"]:
+        pytest.skip("heliohub up runs as one system account for every user when not run as root")
+    bob = HubUser(platform["url"], "bob", USER_PASSWORD)
+    bob.spawn()
+    try:
+        bob.run("open('notes.txt', 'w').write('bob only')")
+        notes = str(platform["data"] / "users" / "bob" / "notes.txt")
+        state = str(platform["data"] / "hub" / "state.json")
+        probe = ("import os, pwd\nprint(pwd.getpwuid(os.getuid()).pw_name)\n"
+                 f"for path in ({notes!r}, {state!r}):\n"
+                 "    try:\n        open(path).read()\n        print('read', path)\n"
+                 "    except PermissionError:\n        print('refused')\n")
+        assert alice.run(probe).split() == ["heliohub-alice", "refused", "refused"]
+        on_worker = alice.run(
+            "from dask_gateway import Gateway\ngateway = Gateway()\ncluster = gateway.new_cluster()\n"
+            "cluster.scale(1)\nclient = cluster.get_client()\nclient.wait_for_workers(1, timeout=120)\n"
+            "def peek():\n    import os, pwd\n    try:\n"
+            f"        open({notes!r}).read()\n        seen = 'read'\n"
+            "    except PermissionError:\n        seen = 'refused'\n"
+            "    return pwd.getpwuid(os.getuid()).pw_name, seen\n"
+            "print(*client.submit(peek).result())\n"
+            "client.close()\ncluster.shutdown()\ngateway.close()\n")
+        assert on_worker.split() == ["heliohub-gateway", "refused"]
+    finally:
+        bob.stop()
+
+
 def test_what_is_refused(platform, alice):
     url = platform["url"]
     assert requests.get(f"{url}/hub/api/users", timeout=30).status_code == 403
@@ -193,9 +233,14 @@ def test_what_is_refused(platform, alice):
             assert secret not in text, f"a secret is in {log}"
 
 
-def _up_and_down(data: Path, ports: list[int], log: str) -> str:
-    """Run `heliohub up` until it is up, stop it with `heliohub down`, and return what it printed."""
-    env = {**os.environ, "HELIOHUB_USER_PASSWORD": USER_PASSWORD}
+def _up_and_down(data: Path, ports: list[int], log: str, while_up=None) -> str:
+    """Run `heliohub up` until it is up, call ``while_up(state)``, stop it with `heliohub down`, and return what it
+    printed (its demo fetch from the Cluster Science Archive refused at once, so that what it ingests does not
+    depend on the network)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        closed = probe.getsockname()[1]
+    env = {**os.environ, "HELIOHUB_USER_PASSWORD": USER_PASSWORD, "HELIOHUB_CSA_URL": f"http://127.0.0.1:{closed}"}
     names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
                *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
@@ -206,6 +251,8 @@ def _up_and_down(data: Path, ports: list[int], log: str) -> str:
         while b"heliohub is up" not in output.read_bytes():
             assert process.poll() is None and time.monotonic() < deadline, output.read_text()[-3000:]
             time.sleep(0.5)
+        if while_up is not None:
+            while_up(json.loads((data / "hub" / "state.json").read_text()))
         down = subprocess.run([sys.executable, "-m", "heliohub.cli", "down", "--data-dir", str(data)],
                               capture_output=True, text=True, timeout=120, cwd=ROOT)
         assert down.returncode == 0, down.stderr
@@ -216,16 +263,37 @@ def _up_and_down(data: Path, ports: list[int], log: str) -> str:
     return output.read_text()
 
 
-def test_down_stops_everything_and_a_second_up_reuses_the_store(tmp_path):
-    """A platform of its own (own ports and data folder) with the demo archive, stopped and started again."""
+def _heliohub(code: str, env: dict[str, str]) -> str:
+    """Run heliohub code in a process with only these AWS_*/HELIOHUB_* settings (an operator's or a user's)."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HELIOHUB_", "DASK_GATEWAY"))}
+    result = subprocess.run([sys.executable, "-c", code], env={**clean, **env}, capture_output=True, text=True,
+                            timeout=300, cwd=ROOT)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def test_down_stops_everything_and_a_second_up_reuses_the_store():
+    """A platform of its own (own ports and data folder) with the demo archive, stopped and started again; what an
+    operator ingested through its S3 endpoint meanwhile is still there."""
     ports = free_ports(6)
-    first = _up_and_down(tmp_path / "data", ports, "first.out")
+    folder = passable_folder("heliohub-updown-")
+    master = shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")
+    ingest = f"import heliohub\nassert heliohub.ingest([{str(master)!r}], progress=False).ok"
+    listing = "import heliohub\nprint(sorted(heliohub.search()['dataset_id']))"
+    first = _up_and_down(folder / "data", ports, "first.out",
+                         lambda state: _heliohub(ingest, state["operator_environment"]))
     assert "5 ingested" in first, first
+    assert "could not have 2001-06-11T20:00 to 2001-06-11T21:00 of Cluster FGM" in first
     assert "admin password (generated):" in first and USER_PASSWORD not in first
-    second = _up_and_down(tmp_path / "data", ports, "second.out")
+    assert re.search(r"archive: \d+ new object\(s\) written through S3 kept in", first), first
+    seen = []
+    second = _up_and_down(folder / "data", ports, "second.out",
+                          lambda state: seen.append(_heliohub(listing, {**state["user_environment"]})))
+    assert "uy_proton-distributions_swoops" in seen[0]
     assert "ingested" not in second, second
-    objects = [line for line in first.splitlines() if "objects of the archive store" in line]
-    assert objects and objects == [line for line in second.splitlines() if "objects of the archive store" in line]
+    uploaded = [line for line in second.splitlines() if "objects of the archive store" in line]
+    assert uploaded and uploaded != [line for line in first.splitlines() if "objects of the archive store" in line]
+    shutil.rmtree(folder, ignore_errors=True)
 
 
 def test_the_scale_out_tutorial_runs_on_the_platforms_gateway(platform, alice, tmp_path, monkeypatch):
@@ -264,5 +332,7 @@ def test_users_cannot_see_or_use_each_others_gateway_clusters(platform, alice):
         finally:
             cluster.shutdown()
             cluster.close()
-    del cluster, alices, bobs, stranger
-    gc.collect()  # dask-gateway objects complain when collected later, outside their loop
+    # dask-gateway objects complain when collected later, outside their loop; the refused connect's frames (held
+    # by `caught`) keep one alive
+    del cluster, alices, bobs, stranger, caught
+    gc.collect()

@@ -1,8 +1,9 @@
 """Dask Gateway on one machine, as ``heliohub up`` runs it (``dask-gateway-server -f`` this file).
 
 Clusters run as local processes through ``UnsafeLocalBackend``: dask-gateway-server 2026.3's ``LocalBackend``
-chowns ``/`` to the cluster user when run as root, so it is never used here (clusters run as the gateway's user).
-Users authenticate with their JupyterHub token.
+chowns ``/`` to the cluster user when run as root, so it is never used here (clusters run as the gateway's user,
+which ``heliohub up`` run as root makes an account of its own that can read no user's home). Users authenticate
+with their JupyterHub token. The state file holds what this file needs only (readable by the gateway's account).
 """
 
 # ruff: noqa: F821 - c and get_config are given by dask-gateway-server
@@ -26,4 +27,4 @@ c.ClusterConfig.idle_timeout = state["cluster_idle_seconds"]
 c.ClusterConfig.worker_cores = 1
 c.ClusterConfig.worker_memory = "2 G"
 c.ClusterConfig.environment = state["user_environment"]
-c.UnsafeLocalBackend.clusters_directory = str(Path(state["data_dir"]) / "gateway" / "clusters")
+c.UnsafeLocalBackend.clusters_directory = state["clusters_dir"]

@@ -7,8 +7,9 @@ Everything specific to a run (ports, folders, passwords, tokens, keys) is in the
 # ruff: noqa: F821 - c and get_config are given by JupyterHub
 import json
 import os
-import shutil
 from pathlib import Path
+
+from heliohub.up import accounts
 
 state = json.loads(Path(os.environ["HELIOHUB_UP_STATE"]).read_text())
 data = Path(state["data_dir"])
@@ -34,31 +35,31 @@ if state["users"]:
 else:
     c.Authenticator.allow_all = True
 
-c.JupyterHub.spawner_class = "simple"
-c.Spawner.cmd = [state["bin"] + "/jupyterhub-singleuser"]
+c.Spawner.cmd = [state["user_bin"] + "/jupyterhub-singleuser"]
 c.Spawner.default_url = "/lab"
 c.Spawner.http_timeout = 60
 c.Spawner.start_timeout = 120
-c.SimpleLocalProcessSpawner.home_dir_template = str(data / "users" / "{username}")
-if os.geteuid() == 0:
-    c.Spawner.args = ["--allow-root"]
-c.Spawner.environment = {
-    **state["user_environment"],
-    "JUPYTER_PATH": state["jupyter_path"],
-}
+c.Spawner.environment = {**state["user_environment"], **({"JUPYTER_PATH": state["jupyter_path"]}
+                                                          if state["jupyter_path"] else {})}
+if state["isolate_users"]:
+    # each user's server as their own system account, with a private home (heliohub.up.accounts)
+    c.JupyterHub.spawner_class = "heliohub.up.accounts.AccountSpawner"
+    c.AccountSpawner.account_prefix = state["account_prefix"]
+    c.AccountSpawner.homes = str(data / "users")
+    c.AccountSpawner.examples = state["examples_dir"]
+else:
+    # one system account for everyone (the one heliohub up runs as): for one person or a trusted group
+    c.JupyterHub.spawner_class = "simple"
+    c.SimpleLocalProcessSpawner.home_dir_template = str(data / "users" / "{username}")
+    if os.geteuid() == 0:
+        c.Spawner.args = ["--allow-root"]
 
+    def copy_tutorials(spawner) -> None:
+        home = Path(spawner.home_dir_template.format(username=spawner.user.name))
+        home.mkdir(parents=True, exist_ok=True)
+        accounts.copy_tutorials(Path(state["examples_dir"]), home, None)
 
-def copy_tutorials(spawner) -> None:
-    """A new user finds the tutorials in their home; existing copies are left as the user changed them."""
-    home = Path(spawner.home_dir_template.format(username=spawner.user.name))
-    target = home / "tutorials"
-    examples = Path(state["examples_dir"])
-    home.mkdir(parents=True, exist_ok=True)
-    if examples.is_dir() and not target.exists():
-        shutil.copytree(examples, target, ignore=shutil.ignore_patterns(".*", "__pycache__"))
-
-
-c.Spawner.pre_spawn_hook = copy_tutorials
+    c.Spawner.pre_spawn_hook = copy_tutorials
 
 # Dask Gateway as a hub service (the daskhub chart's wiring), the ingest's identity towards it (as in the Helm
 # chart), and idle-server culling.

@@ -4,8 +4,10 @@ moto checks IAM policies once ``INITIAL_NO_AUTH_ACTION_COUNT`` unauthenticated r
 three create an operator with full rights and its keys; everything after is signed, so the users' keys (allowed
 only to list and read the archive bucket) cannot write or delete, exactly as on a real object store.
 
-moto keeps objects in memory, so the archive store's source of truth is a folder in the data folder; each start
-uploads it into the bucket (the demo archive is a few MB).
+moto keeps objects in memory, so the archive store's source of truth is a folder in the data folder: each start
+uploads it into the bucket (the demo archive is a few MB), and what is written to the bucket while the platform
+runs (an operator's ingest or fetch through S3) is copied back to it every minute and at stop
+(:func:`download_new`).
 """
 
 from __future__ import annotations
@@ -83,3 +85,40 @@ def upload_folder(folder: Path, endpoint: str, keys: Keys, bucket: str, prefix: 
             s3.upload_file(str(path), bucket, f"{prefix}/{path.relative_to(folder).as_posix()}")
             count += 1
     return count
+
+
+def _mutable(key: str) -> bool:
+    """Icechunk rewrites only its references and configuration; chunks, manifests, snapshots and transaction logs
+    are written once under content-derived names."""
+    name = key.rsplit("/", 1)[-1]
+    return "/refs/" in f"/{key}" or name in ("config.yaml", "repo")
+
+
+def download_new(endpoint: str, keys: Keys, bucket: str, prefix: str, folder: Path) -> int:
+    """Copy to ``folder`` what the bucket holds under ``prefix`` and the folder lacks, written objects first and
+    changed references last (each file renamed into place whole), so that the folder always holds a store whose
+    references point at objects it has. Returns the number of files copied."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=endpoint, region_name=REGION, aws_access_key_id=keys.access_key_id,
+                      aws_secret_access_key=keys.secret_access_key)
+    objects = [o for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/")
+               for o in page.get("Contents", [])]
+    wanted = []
+    for item in objects:
+        target = folder / item["Key"][len(prefix) + 1:]
+        if not target.exists() or (_mutable(item["Key"]) and target.stat().st_size != item["Size"]) or (
+                _mutable(item["Key"]) and f'"{_md5(target)}"' != item["ETag"]):
+            wanted.append((item["Key"], target))
+    for key, target in sorted(wanted, key=lambda w: _mutable(w[0])):
+        target.parent.mkdir(parents=True, exist_ok=True)
+        scratch = target.with_name(f".{target.name}.part")
+        s3.download_file(bucket, key, str(scratch))
+        scratch.replace(target)
+    return len(wanted)
+
+
+def _md5(path: Path) -> str:
+    import hashlib
+
+    return hashlib.md5(path.read_bytes(), usedforsecurity=False).hexdigest()

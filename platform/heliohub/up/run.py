@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import socket
 import subprocess
@@ -23,7 +24,7 @@ from types import MappingProxyType
 from .. import catalog
 from ..archive import Archive
 from ..errors import HeliohubError
-from . import object_store
+from . import accounts, object_store, runtime
 from .settings import UpSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -31,6 +32,7 @@ PREFIX = "archive"
 # The hour the four Cluster spacecraft's FGM data of the curlometer tutorial cover.
 DEMO_CLUSTER_HOUR = ("2001-06-11T20:00", "2001-06-11T21:00")
 DEMO_CLUSTER_DATASETS = [f"C{n}_CP_FGM_SPIN" for n in range(1, 5)]
+STORE_SYNC_SECONDS = 60
 
 
 def _wait_port(host: str, port: int, what: str, process: subprocess.Popen, log: Path, timeout: float = 90) -> None:
@@ -77,15 +79,17 @@ def _password(given: str, who: str, variable: str, minimum: int, printed: list[s
     return given
 
 
-def user_environment(s: UpSettings, reader: object_store.Keys, archive_url: str) -> dict[str, str]:
-    """What every user server and Dask worker gets: the archive, its read-only keys and the Dask Gateway client's
-    settings. The Helm chart gives its pods the same variables (tests/test_chart.py holds them together)."""
+def user_environment(s: UpSettings, reader: object_store.Keys, archive_url: str,
+                     bin_dir: Path | None = None) -> dict[str, str]:
+    """What every user server and Dask worker gets: the archive, its read-only keys, the Dask Gateway client's
+    settings, and the environment they run from (``bin_dir``, this one by default) first on the PATH. The Helm chart
+    gives its pods the same variables (tests/test_chart.py holds them together)."""
     return {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
             "DASK_GATEWAY__ADDRESS": s.gateway_url,
             "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
             "DASK_GATEWAY__PUBLIC_ADDRESS": f"{s.hub_url}/services/dask-gateway/",
             "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
-            "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}"}
+            "PATH": f"{bin_dir or Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
 
 
 class Platform:
@@ -96,6 +100,7 @@ class Platform:
         self.say = say
         self.data = Path(settings.data_dir).expanduser().resolve()
         self.processes: dict[str, subprocess.Popen] = {}
+        self._store_sync: tuple[object_store.Keys, Path] | None = None
 
     # -- set-up -------------------------------------------------------------------------------------------------
     def _passwords(self) -> tuple[str, str, list[str]]:
@@ -109,11 +114,14 @@ class Platform:
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{name}.log"
 
-    def _start(self, name: str, command: list[str], env: dict[str, str]) -> subprocess.Popen:
+    def _start(self, name: str, command: list[str], env: dict[str, str], owner=None,
+               cwd: Path | None = None) -> subprocess.Popen:
+        """Start a part, as the account ``owner`` when given, its output in the logs folder."""
         log = self._log(name)
         handle = open(log, "ab")  # noqa: SIM115 - the child keeps writing to it
+        as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []} if owner else {}
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=self.data)
+                                   start_new_session=True, cwd=cwd or self.data, **as_owner)
         self.processes[name] = process
         return process
 
@@ -158,10 +166,39 @@ class Platform:
             self.say(f"    could not have {item.dataset_id} {item.key}: {item.reason}")
         return files
 
+    def _folders(self) -> None:
+        """The data folder's parts; with accounts, homes and the gateway's folder passable, the rest root's only."""
+        s = self.settings
+        if s.isolate_users:
+            if os.geteuid() != 0:
+                raise SystemExit("heliohub up: UpSettings.isolate_users needs root (it makes a system account per "
+                                 "user); run as root, or set --UpSettings.isolate_users=False")
+            closed = accounts.unreachable_for_others(self.data)
+            if closed is not None:
+                raise SystemExit(f"heliohub up: the users' accounts cannot reach their homes in the data folder "
+                                 f"{self.data}: {closed} is closed to other accounts; set UpSettings.data_dir "
+                                 "(--data-dir) to a folder they can pass through, or --UpSettings.isolate_users=False")
+        self.data.mkdir(parents=True, exist_ok=True)
+        self.data.chmod(0o755)
+        for folder, mode in (("hub", 0o700), ("logs", 0o700), ("store", 0o700), ("users", 0o755),
+                             ("gateway", 0o755)):
+            (self.data / folder).mkdir(exist_ok=True)
+            (self.data / folder).chmod(mode)
+
+    def _gateway_account(self):
+        """The Dask Gateway's own account (its clusters run as it), or None when everything runs as one account."""
+        if not self.settings.isolate_users:
+            return None
+        home = self.data / "gateway" / "home"
+        owner = accounts.account(f"{self.settings.account_prefix}gateway", None)
+        (home / "clusters").mkdir(parents=True, exist_ok=True)
+        accounts.give(home, owner)
+        home.chmod(0o700)
+        return owner
+
     def start(self) -> dict[str, str]:
         s = self.settings
-        for folder in ("hub", "users", "gateway", "logs"):
-            (self.data / folder).mkdir(parents=True, exist_ok=True)
+        self._folders()
         busy = [p for p in (s.hub_port, s.hub_api_port, s.proxy_api_port, s.gateway_port, s.gateway_api_port,
                             s.s3_port) if not _free(s.host, p)]
         if busy:
@@ -176,11 +213,13 @@ class Platform:
         _wait_port(s.host, s.s3_port, "the S3 endpoint", moto, self._log("s3"))
         operator, reader = object_store.create_accounts(s.s3_url, s.bucket)
         count = object_store.upload_folder(Path(local.url), s.s3_url, operator, s.bucket, PREFIX)
+        self._store_sync = (operator, Path(local.url))
         archive_url = f"s3://{s.bucket}/{PREFIX}"
         self.say(f"  S3 endpoint: {count} objects of the archive store in {archive_url} (users: read-only keys)")
 
         bin_dir = str(Path(sys.executable).parent)
-        user_env = user_environment(s, reader, archive_url)
+        user_bin = runtime.ensure(Path(s.runtime_dir), self.say) if s.isolate_users else Path(bin_dir)
+        user_env = user_environment(s, reader, archive_url, user_bin)
         ingest_token = secrets.token_hex(32)
         state = {
             "data_dir": str(self.data), "bin": bin_dir, "python": sys.executable,
@@ -191,8 +230,11 @@ class Platform:
             "admin_user": s.admin_user, "admin_password": admin_password, "user_password": user_password,
             "users": list(s.users), "cull_idle_seconds": s.cull_idle_seconds,
             "cluster_max_workers": s.cluster_max_workers, "cluster_idle_seconds": s.cluster_idle_seconds,
-            "user_environment": user_env, "jupyter_path": str(ROOT),
+            "user_environment": user_env, "user_bin": str(user_bin),
+            # the heliohub kernel: in the users' environment with accounts, else from the checkout
+            "jupyter_path": "" if s.isolate_users else str(ROOT),
             "examples_dir": str(ROOT / "examples"), "archive": archive_url,
+            "isolate_users": s.isolate_users, "account_prefix": s.account_prefix,
             # what `heliohub ingest` needs to write the store, on the platform's Dask Gateway too (as the chart's
             # ingest job has it): the operator's keys and the ingest service's hub token
             "ingest_token": ingest_token,
@@ -210,8 +252,22 @@ class Platform:
             env.pop(key, None)
 
         here = Path(__file__).resolve().parent
-        gateway = self._start("gateway", [f"{bin_dir}/dask-gateway-server", "-f",
-                                          str(here / "dask_gateway_config.py")], env)
+        owner = self._gateway_account()
+        gateway_home = self.data / "gateway" / ("home" if owner else "")
+        gateway_state = gateway_home / "state.json"
+        gateway_state.touch(mode=0o600)
+        gateway_state.chmod(0o600)
+        gateway_state.write_text(json.dumps({
+            **{k: state[k] for k in ("gateway_api_address", "gateway_address", "gateway_token", "hub_api_url",
+                                     "cluster_max_workers", "cluster_idle_seconds", "user_environment")},
+            "bin": str(user_bin), "clusters_dir": str(gateway_home / "clusters")}, indent=2))
+        config = here / "dask_gateway_config.py"
+        if owner is not None:  # the gateway's account may not reach the checkout: it gets its own copies
+            config = Path(shutil.copy(config, gateway_home / config.name))
+            accounts.give(gateway_home, owner)
+        gateway = self._start("gateway", [f"{user_bin}/dask-gateway-server", "-f", str(config)],
+                              {**env, "HELIOHUB_UP_STATE": str(gateway_state), "HOME": str(gateway_home)},
+                              owner=owner, cwd=gateway_home)
         _wait_port(s.host, s.gateway_port, "Dask Gateway", gateway, self._log("gateway"))
         self.say(f"  Dask Gateway: {s.gateway_url} (hub authentication, up to {s.cluster_max_workers} workers "
                  "per cluster)")
@@ -225,6 +281,12 @@ class Platform:
                  f"{'listed ' if s.users else ''}user name with the user password")
         for line in printed:
             self.say(f"  {line}")
+        if s.isolate_users:
+            self.say(f"  each user's server runs as their own system account ({s.account_prefix}<name>, home "
+                     f"readable by them only); Dask Gateway as {s.account_prefix}gateway")
+        else:
+            self.say("  every user's server runs as this system account: users can read each other's files (run as "
+                     "root for an account per user)")
         self.say(f"  data, logs and settings: {self.data}   health: `heliohub status`   stop: Ctrl-C or "
                  "`heliohub down`")
         return state
@@ -246,7 +308,17 @@ class Platform:
         return {name: process.poll() is None for name, process in self.processes.items()}
 
     def stop(self) -> None:
-        """Stop every process started, children included (each runs in its own process group)."""
+        """Stop every process started, children included (each runs in its own process group), keeping what was
+        written to the S3 endpoint once the hub and gateway (whose users and ingests could write) are down."""
+        for name in ("hub", "gateway"):
+            process = self.processes.get(name)
+            if process is not None and process.poll() is None:
+                _signal_group(process.pid, signal.SIGTERM)
+        for name in ("hub", "gateway"):
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                if name in self.processes:
+                    self.processes[name].wait(timeout=20)
+        self.keep_store()
         for name in ("hub", "gateway", "s3"):
             process = self.processes.get(name)
             if process is not None and process.poll() is None:
@@ -262,14 +334,33 @@ class Platform:
         pids = self.data / "hub" / "up.pids"
         pids.unlink(missing_ok=True)
 
+    def keep_store(self) -> None:
+        """Copy what was written to the S3 endpoint's archive (by an operator's ingest through S3) into the store
+        folder, which the next start uploads again (moto keeps objects in memory only)."""
+        if self._store_sync is None or self.processes.get("s3") is None or self.processes["s3"].poll() is not None:
+            return
+        operator, folder = self._store_sync
+        try:
+            copied = object_store.download_new(self.settings.s3_url, operator, self.settings.bucket, PREFIX, folder)
+        except Exception as error:  # botocore's errors: said, and tried again at the next round
+            self.say(f"heliohub up: could not copy the S3 archive's new objects to {folder}: {error}")
+            return
+        if copied:
+            self.say(f"  archive: {copied} new object(s) written through S3 kept in {folder}")
+
     def supervise(self) -> int:
-        """Report parts that die; return when asked to stop (Ctrl-C or SIGTERM)."""
+        """Report parts that die and keep what is written to the store; return when asked to stop (Ctrl-C or
+        SIGTERM)."""
+        last_sync = time.monotonic()
         try:
             while True:
                 dead = [name for name, alive in self.health().items() if not alive]
                 if dead:
                     self.say(f"heliohub up: {', '.join(dead)} stopped; see {self.data / 'logs'}; stopping the rest")
                     return 1
+                if time.monotonic() - last_sync > STORE_SYNC_SECONDS:
+                    self.keep_store()
+                    last_sync = time.monotonic()
                 time.sleep(1)
         except KeyboardInterrupt:
             pass

@@ -36,10 +36,25 @@ class UpSettings(Configurable):
     cull_idle_seconds = Integer(3600, help="Stop user servers idle this long.").tag(config=True)
     cluster_max_workers = Integer(4, help="Most workers in one Dask Gateway cluster.").tag(config=True)
     cluster_idle_seconds = Integer(1800, help="Shut down Dask Gateway clusters idle this long.").tag(config=True)
+    isolate_users = Bool(help="Run each user's server as their own system account (<account_prefix><name>, made "
+                              "at first login, home readable by them only) and Dask Gateway as its own account. "
+                              "Needs root; the default when run as root.").tag(config=True)
+    account_prefix = Unicode("heliohub-", help="Prefix of the system accounts made for users (and "
+                                                "<prefix>gateway for Dask Gateway).").tag(config=True)
+
+    runtime_dir = Unicode("/var/cache/heliohub/runtime",
+                          help="With isolate_users: where the environment the users' accounts run from is built "
+                               "(once per lock, shared by every heliohub up on the machine).").tag(config=True)
+
+    @default("isolate_users")
+    def _isolate_users(self) -> bool:
+        return os.geteuid() == 0
 
     @default("data_dir")
     def _data_dir(self) -> str:
-        return str(Path(os.environ.get("HELIOHUB_DATA", "~/.local/share/heliohub")).expanduser())
+        # as root, a folder the users' accounts can pass through (root's home is closed to them)
+        fallback = "/var/lib/heliohub" if os.geteuid() == 0 else "~/.local/share/heliohub"
+        return str(Path(os.environ.get("HELIOHUB_DATA", fallback)).expanduser())
 
     @default("admin_password")
     def _admin_password(self) -> str:
