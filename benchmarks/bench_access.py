@@ -91,11 +91,13 @@ def main() -> None:
         report = heliohub.ingest(files, archive, progress=False)
         assert report.ok, report.summary()
         ingest_s = time.perf_counter() - started
+        records = heliohub.describe(DATASET, archive=archive)["records"]
         reference = mean_b_pycdfpp(files)
         assert abs(mean_b_heliohub(archive) - reference) < 1e-6 * reference
+        started = time.perf_counter()  # cdflib once: it takes minutes, hundreds of times the others
         assert abs(mean_b_cdflib(files) - reference) < 1e-6 * reference
-        heliohub_s, pycdfpp_s, cdflib_s = median_seconds(
-            lambda: mean_b_heliohub(archive), lambda: mean_b_pycdfpp(files), lambda: mean_b_cdflib(files), repeat=3)
+        cdflib_s = time.perf_counter() - started
+        heliohub_s, pycdfpp_s = median_seconds(lambda: mean_b_heliohub(archive), lambda: mean_b_pycdfpp(files))
         env = {"HELIOHUB_ARCHIVE": archive}
         out = DATA / "first_plot.png"
         march = next(p for p in files if "20010301" in p.name)
@@ -105,7 +107,7 @@ def main() -> None:
         heliohub.open_dataset(DATASET, archive=archive)
         (open_s,) = median_seconds(lambda: heliohub.open_dataset(DATASET, archive=archive), repeat=20)
     write_results("access", {
-        "data": {"records": int(report.files and 7884000), "files": len(files), "store": "moto S3 on 127.0.0.1",
+        "data": {"records": int(records), "files": len(files), "store": "moto S3 on 127.0.0.1",
                  "ingest_s": round(ingest_s, 2)},
         "mean_abs_b_year": {"heliohub_s": round(heliohub_s, 3), "pycdfpp_s": round(pycdfpp_s, 3),
                             "cdflib_s": round(cdflib_s, 3), "vs_cdflib": round(heliohub_s / cdflib_s, 3),

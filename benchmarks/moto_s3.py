@@ -1,29 +1,52 @@
-"""A local S3 endpoint (moto's server on 127.0.0.1) for benchmarks, with the AWS_* variables pointing at it."""
+"""A local S3 endpoint (moto's server on 127.0.0.1) for benchmarks, with the AWS_* variables pointing at it.
+
+The server runs in a process of its own, as an object store does (and as ``heliohub up`` runs it): in the
+benchmark's own process it would compete for the GIL with the code being measured.
+"""
 
 from __future__ import annotations
 
 import contextlib
-import logging
 import os
+import socket
+import subprocess
+import sys
+import time
 from collections.abc import Iterator
+
+_START_TIMEOUT = 60.0
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 @contextlib.contextmanager
 def s3_bucket(bucket: str = "bench") -> Iterator[str]:
     """Yield ``s3://<bucket>`` on a fresh moto server; the environment points at it while the block runs."""
     import boto3
-    from moto.server import ThreadedMotoServer
 
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_REGION")}
-    os.environ.update(AWS_ENDPOINT_URL=f"http://{host}:{port}", AWS_ACCESS_KEY_ID="bench",
-                      AWS_SECRET_ACCESS_KEY="bench", AWS_REGION="us-east-1")
     try:
-        boto3.client("s3", endpoint_url=f"http://{host}:{port}", region_name="us-east-1").create_bucket(Bucket=bucket)
+        deadline = time.monotonic() + _START_TIMEOUT
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if server.poll() is not None or time.monotonic() > deadline:
+                    raise RuntimeError(f"moto's server did not start on {endpoint}") from None
+                time.sleep(0.1)
+        os.environ.update(AWS_ENDPOINT_URL=endpoint, AWS_ACCESS_KEY_ID="bench", AWS_SECRET_ACCESS_KEY="bench",
+                          AWS_REGION="us-east-1")
+        boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
         yield f"s3://{bucket}"
     finally:
         for key, value in saved.items():
@@ -31,4 +54,5 @@ def s3_bucket(bucket: str = "bench") -> Iterator[str]:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        server.stop()
+        server.terminate()
+        server.wait(timeout=30)

@@ -17,7 +17,7 @@ import pytest
 import xarray as xr
 
 import heliohub
-from heliohub import catalog, layout
+from heliohub import catalog, layout, merge
 from heliohub.archive import Archive
 from heliohub.ingestion import ingest
 from heliohub.merge import PROVENANCE, read_provenance
@@ -99,6 +99,25 @@ def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_heade
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert [e.file for e in read_provenance(stored.attrs)] == sorted(p.name for p in parts)
+
+
+def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(archive, tmp_path, cef_headers,
+                                                                           monkeypatch):
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # chunks and writes that straddle the files
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    monkeypatch.setattr(merge, "_BLOCK_BYTES", 3 * 8192)
+
+    def not_merged_in_memory(datasets):
+        raise AssertionError("consecutive files were merged in memory")
+
+    monkeypatch.setattr(merge, "combine", not_merged_in_memory)
+    parts = fgm_parts(tmp_path / "parts", 5)
+    report = ingest(parts[::-1], archive, include_paths=cef_headers, progress=False)
+    assert report.ok, report.summary()
+    stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+    assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
 
 
 def test_shuffled_and_repeated_input_gives_the_identical_store(tmp_path, cef_headers):

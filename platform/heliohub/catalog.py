@@ -16,7 +16,7 @@ import xarray as xr
 import zarr
 
 from .archive import BRANCH, CATALOG, Archive
-from .layout import record_dims
+from .layout import TIME_UNITS
 from .merge import PROVENANCE, read_provenance
 from .store_lock import store_lock
 
@@ -31,11 +31,17 @@ _MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
 def coverage(times: np.ndarray) -> list[list[str]]:
     """When a dataset has data: intervals of records, cut where the step between records is more than five times
     the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
-    stamps = np.sort(times[~np.isnat(times)].astype("datetime64[ns]").astype("int64"))
+    values = times.astype("datetime64[ns]", copy=False)
+    missing = np.isnat(values)
+    stamps = (values[~missing] if missing.any() else values).view("int64")
     if not stamps.size:
         return []
     steps = np.diff(stamps)
-    usual = float(np.median(steps)) if steps.size else 0.0
+    if (steps < 0).any():  # a stored time axis is sorted already
+        stamps = np.sort(stamps)
+        steps = np.diff(stamps)
+    # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
+    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
     breaks = np.flatnonzero(steps > max(_GAP_FACTOR * usual, _MIN_GAP))
     if breaks.size >= COVERAGE_INTERVALS:
         breaks = np.sort(breaks[np.argsort(steps[breaks])[-(COVERAGE_INTERVALS - 1):]])
@@ -56,25 +62,36 @@ def _text(attrs: dict[str, Any], *names: str) -> str | None:
     return None
 
 
+def _is_time(var: xr.Variable) -> bool:
+    """A time variable, decoded or as stored (int64 nanoseconds since 1970, see ``layout.encode_times``)."""
+    return var.dtype.kind == "M" or (var.dtype.kind == "i" and var.attrs.get("units") == TIME_UNITS)
+
+
+def _times(var: xr.Variable) -> np.ndarray:
+    values = np.asarray(var.values)
+    return values if values.dtype.kind == "M" else values.view("datetime64[ns]")
+
+
 def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict[str, Any]:
-    """The catalog entry of a stored dataset (``ds`` opened lazily from its group)."""
+    """The catalog entry of a stored dataset (``ds`` opened lazily from its group, times decoded or not)."""
     attrs = ds.attrs
     provenance = [
         {"file": e.file, "version": e.version, "checksum": e.checksum, "records": e.records}
         for e in read_provenance(attrs)
     ]
-    time_axis = record_dims(ds)[0] if record_dims(ds) else None
+    axes = [d for d in ds.dims if d in ds.coords and ds.variables[d].ndim == 1 and _is_time(ds.variables[d])]
+    axes.sort(key=lambda d: (d != "time", d))
+    time_axis = axes[0] if axes else None
     start = end = None
     intervals: list[list[str]] = []
     if time_axis and ds.sizes[time_axis]:
-        values = ds[time_axis].values
-        values = values[~np.isnat(values)]
-        if values.size:
-            start, end = str(values.min()), str(values.max())
-            intervals = coverage(values)
+        intervals = coverage(_times(ds.variables[time_axis]))
+        if intervals:
+            start, end = intervals[0][0], intervals[-1][1]
     variables = [
-        {"name": str(name), "dims": list(var.dims), "shape": list(var.shape), "dtype": str(var.dtype),
-         "units": None if var.dtype.kind == "M" else var.attrs.get("units") or _text(var.attrs, "UNITS"),
+        {"name": str(name), "dims": list(var.dims), "shape": list(var.shape),
+         "dtype": "datetime64[ns]" if _is_time(var) else str(var.dtype),
+         "units": None if _is_time(var) else var.attrs.get("units") or _text(var.attrs, "UNITS"),
          "description": var.attrs.get("description") or var.attrs.get("long_name")}
         for name, var in sorted(ds.variables.items())
     ]
@@ -106,7 +123,8 @@ def dataset_entry(archive: Archive, dataset_id: str) -> dict[str, Any] | None:
     repo = archive.repository(dataset_id)
     session = repo.readonly_session(branch=BRANCH)
     try:
-        ds = xr.open_zarr(session.store, consolidated=False, chunks=None)
+        # Times as stored: decoding a long time axis costs more than everything else the entry needs.
+        ds = xr.open_zarr(session.store, consolidated=False, chunks=None, decode_times=False)
     except (zarr.errors.GroupNotFoundError, FileNotFoundError, KeyError):
         return None
     if PROVENANCE not in ds.attrs:

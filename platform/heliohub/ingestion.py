@@ -8,7 +8,9 @@ and the rest still go in. The catalog entries of every dataset touched are then 
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
+import functools
 import glob
 import hashlib
 import json
@@ -42,7 +44,8 @@ from .merge import (
     spans_of,
     write_new,
 )
-from .readers import read_with_source
+from .readers import reader_for
+from .sources import read_source
 from .store_lock import store_lock
 
 DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
@@ -164,17 +167,28 @@ def _identity(name: str) -> tuple[str, str]:
     return (match["key"], match["version"]) if match else (stem, "")
 
 
+@functools.cache
+def _checksums() -> concurrent.futures.ThreadPoolExecutor:
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="heliohub-checksum")
+
+
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()  # hashlib lets go of the GIL on large buffers
+
+
 def load(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
          storage_options: dict[str, Any] | None = None) -> _Loaded | FileResult:
     """Read one file for ingest, or say why it is refused. Runs on Dask workers too."""
     try:
-        source, ds = read_with_source(path, include_paths=include_paths, storage_options=storage_options)
+        source = read_source(path, **(storage_options or {}))
+        checksum = _checksums().submit(_sha256, source.data)  # hashed on another core while the file is parsed
+        ds = reader_for(source).read(source, include_paths=include_paths)
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
     except HeliohubError as error:
         return FileResult(path, "refused", dataset_id, str(error))
     key, version = _identity(source.name)
     version = version or str(ds.attrs.get("file_version") or ds.attrs.get("dataset_version") or "")
-    entry = FileEntry(file=source.name, key=key, version=version, checksum=hashlib.sha256(source.data).hexdigest(),
+    entry = FileEntry(file=source.name, key=key, version=version, checksum=checksum.result(),
                       records=int(ds.sizes.get("time", 0)), spans=spans_of(ds))
     return _Loaded(path, entry, target, ds)
 
@@ -343,10 +357,10 @@ def _merge(session: icechunk.Session, dataset_id: str,
     attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
     attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
     attrs[PROVENANCE] = provenance_attr(entries)
-    new = combine([i.dataset for i in accepted])
     if stored is None:
-        write_new(session.store, new, attrs)
+        write_new(session.store, [i.dataset for i in accepted], attrs)
     else:
+        new = combine([i.dataset for i in accepted])
         variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
                           if attrs_source is not None else None)
         merge_into(session.store, stored, new, dict(removals), attrs, variable_attrs)

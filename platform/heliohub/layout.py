@@ -9,7 +9,8 @@ re-measures them). In short:
 * record coordinates (``time`` and other time axes) are stored in chunks of ``TIME_CHUNK_RECORDS`` values (a
   year of 4 s data in 16 chunks): xarray loads them whole at open, and zarr decodes whole chunks, so a chunk much
   larger than the data makes every open slow; byte shuffling compresses a regular cadence to a few kB;
-* numbers are compressed with Blosc (zstd, byte shuffle), text with zstd.
+* numbers are compressed with Blosc (lz4, byte shuffle: 10-25x faster to write than zstd, twice as fast to
+  read, as small on measured fields), text with zstd.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ CALENDAR = "proleptic_gregorian"
 
 def record_dims(ds: xr.Dataset) -> list[str]:
     """The dataset's record axes: dimensions whose coordinate is a time (``time`` first)."""
-    dims = [d for d in ds.dims if d in ds.coords and ds[d].dtype.kind == "M" and ds[d].ndim == 1]
+    dims = [d for d in ds.dims if d in ds.coords and ds.variables[d].dtype.kind == "M" and ds.variables[d].ndim == 1]
     return sorted(dims, key=lambda d: (d != "time", d))
 
 
@@ -36,7 +37,7 @@ def _compressor(dtype: np.dtype) -> Any:
     if dtype.kind in "OUST":
         return ZstdCodec(level=3)
     typesize = max(1, dtype.itemsize)
-    return BloscCodec(cname="zstd", clevel=5, shuffle=BloscShuffle.shuffle, typesize=typesize)
+    return BloscCodec(cname="lz4", clevel=9, shuffle=BloscShuffle.shuffle, typesize=typesize)
 
 
 def encode_times(ds: xr.Dataset) -> xr.Dataset:

@@ -36,8 +36,12 @@ def read_source(path: str | os.PathLike[str], **storage_options: object) -> Sour
     """Read a local file or fsspec URL whole, decompressing gzip (detected by its magic bytes, not its name)."""
     text_path = os.fspath(path)
     try:
-        with fsspec.open(text_path, "rb", **storage_options) as handle:
-            raw = handle.read()
+        if "://" in text_path or storage_options:
+            with fsspec.open(text_path, "rb", **storage_options) as handle:
+                raw = handle.read()
+        else:  # a local path: fsspec's resolution costs more than reading a small file
+            with open(text_path, "rb") as handle:
+                raw = handle.read()
     except FileNotFoundError as error:
         raise FileReadError(text_path, "no such file", hint="check the path or URL") from error
     except IsADirectoryError as error:

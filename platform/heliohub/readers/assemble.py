@@ -199,6 +199,8 @@ def _mask_fill(var: RawVariable) -> np.ndarray:
         fill = values.dtype.type(var.fill)
     except (TypeError, ValueError, OverflowError):
         return values
+    if np.isnan(fill):
+        return values
     mask = values == fill
     if mask.any():
         values = values.copy() if not values.flags.writeable else values

@@ -75,7 +75,7 @@ def _attribute_value(value: Any) -> Any:
 def _values(variable: pycdfpp.Variable) -> np.ndarray:
     kind = variable.type
     if kind in _TIME_TYPES:
-        return pycdfpp.to_datetime64(variable).astype("datetime64[ns]")
+        return pycdfpp.to_datetime64(variable).astype("datetime64[ns]", copy=False)
     if kind in (pycdfpp.DataType.CDF_CHAR, pycdfpp.DataType.CDF_UCHAR):
         values = np.asarray(variable.values_encoded)
         return np.vectorize(lambda s: s.rstrip("\x00 "), otypes=[object])(values) if values.size else \
