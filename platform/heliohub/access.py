@@ -30,6 +30,8 @@ _repositories: dict[tuple[str, str], icechunk.Repository] = {}
 _catalogs: dict[str, tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
 _time_axes: dict[tuple[str, str, str, str], np.ndarray] = {}
 
+_NAT = np.iinfo(np.int64).min
+
 
 def clear_caches() -> None:
     """Forget the repositories, catalogs and time axes kept between calls (they are keyed by the store's
@@ -223,10 +225,12 @@ def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: T
     if not axes:
         raise TimeRangeError(f"{dataset_id} has no time axis to select a range on")
     times = ds[axes[0]].values
-    valid = times[~np.isnat(times)]
-    if not valid.size:
+    stamps = times.view("int64")  # NaT is int64's minimum; numpy's datetime64 min and max are ten times slower
+    if stamps.size and stamps.min() == _NAT:
+        stamps = stamps[stamps != _NAT]
+    if not stamps.size:
         raise TimeRangeError(f"{dataset_id} holds no records, so no range can be selected")
-    first, last = valid.min(), valid.max()
+    first, last = (np.datetime64(int(v), np.datetime_data(times.dtype)[0]) for v in (stamps.min(), stamps.max()))
     if (start is not None and start > last) or (end is not None and end < first):
         raise TimeRangeError(f"{dataset_id} covers {first} to {last}; the range asked for "
                              f"({start or '...'} to {end or '...'}) lies outside it")

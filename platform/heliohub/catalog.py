@@ -123,8 +123,10 @@ def dataset_entry(archive: Archive, dataset_id: str) -> dict[str, Any] | None:
     repo = archive.repository(dataset_id)
     session = repo.readonly_session(branch=BRANCH)
     try:
-        # Times as stored: decoding a long time axis costs more than everything else the entry needs.
-        ds = xr.open_zarr(session.store, consolidated=False, chunks=None, decode_times=False)
+        # Times as stored and no index: decoding and indexing a long time axis cost more than everything else
+        # the entry needs.
+        ds = xr.open_zarr(session.store, consolidated=False, chunks=None, decode_times=False,
+                          create_default_indexes=False)
     except (zarr.errors.GroupNotFoundError, FileNotFoundError, KeyError):
         return None
     if PROVENANCE not in ds.attrs:

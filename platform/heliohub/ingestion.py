@@ -168,7 +168,8 @@ def _identity(name: str) -> tuple[str, str]:
 
 
 @functools.cache
-def _checksums() -> concurrent.futures.ThreadPoolExecutor:
+def _checksums(pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    """One checksum thread per process (by pid: a forked child has none of its parent's threads)."""
     return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="heliohub-checksum")
 
 
@@ -181,7 +182,7 @@ def load(path: str, include_paths: list[str] | None = None, dataset_id: str | No
     """Read one file for ingest, or say why it is refused. Runs on Dask workers too."""
     try:
         source = read_source(path, **(storage_options or {}))
-        checksum = _checksums().submit(_sha256, source.data)  # hashed on another core while the file is parsed
+        checksum = _checksums(os.getpid()).submit(_sha256, source.data)  # on another core while the file is parsed
         ds = reader_for(source).read(source, include_paths=include_paths)
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
     except HeliohubError as error:

@@ -72,7 +72,8 @@ def spans_of(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
         values = ds.variables[dim].values
         values = values[~np.isnat(values)]
         if values.size:
-            spans[dim] = (str(values.min()), str(values.max()))
+            stamps = values.view("int64")  # numpy's min and max of datetime64 are ten times slower than int64's
+            spans[dim] = (str(values[stamps.argmin()]), str(values[stamps.argmax()]))
     return spans
 
 
