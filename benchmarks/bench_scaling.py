@@ -13,9 +13,7 @@ These machines have 2 cores, so the figures are per-core costs to scale from, no
 
 from __future__ import annotations
 
-import contextlib
 import json
-import logging
 import os
 import re
 import subprocess
@@ -35,7 +33,7 @@ import fgm_like  # noqa: E402
 import heliohub  # noqa: E402
 from bench_platform import start_up, stop_up  # noqa: E402
 from common import DATA, median_seconds, write_results  # noqa: E402
-from moto_s3 import s3_bucket  # noqa: E402
+from moto_s3 import requests_seen, s3_bucket  # noqa: E402
 
 DAYS = 60
 DATASET = "C4_CP_FGM_SPIN"
@@ -60,28 +58,6 @@ print(json.dumps({{"reads": reads}}))
 """
 
 
-@contextlib.contextmanager
-def requests_seen():
-    """The request lines the in-process S3 endpoint logs while the block runs."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger("werkzeug")
-    handler, level, propagate = Collect(), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-
 def one_hour(archive: str, day: int = 10) -> None:
     start = np.datetime64("2001-01-01T12:00") + np.timedelta64(day, "D")
     heliohub.open_dataset(DATASET, start, start + np.timedelta64(3599, "s"), archive=archive)[B].load()
@@ -102,9 +78,9 @@ def store(files: list[Path]) -> dict[str, object]:
         report = heliohub.ingest(files, archive, progress=False)
         assert report.ok, report.summary()
         heliohub.access.clear_caches()
-        with requests_seen() as cold:
+        with requests_seen(bucket) as cold:
             one_hour(archive, 10)
-        with requests_seen() as warm:  # another hour, in another chunk, once the process has the dataset open
+        with requests_seen(bucket) as warm:  # another hour, in another chunk, once the process has the dataset open
             one_hour(archive, 20)
         days = iter(range(21, 60))
         (read_s,) = median_seconds(lambda: one_hour(archive, next(days)), repeat=20)
@@ -127,6 +103,7 @@ def gateway(folder: Path) -> dict[str, object]:
     from dask_gateway import Gateway
 
     work = Path(tempfile.mkdtemp(prefix="heliohub-scaling-"))
+    work.chmod(0o755)  # the users' accounts pass through to their homes
     data = work / "platform"
     ports = free_ports(6)
     process, _ = start_up(data, ports, (f"--from={folder}", "--UpSettings.demo=False",

@@ -11,10 +11,13 @@ import os
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 _START_TIMEOUT = 60.0
+_LOGS: dict[str, Path] = {}
 
 
 def _free_port() -> int:
@@ -29,8 +32,11 @@ def s3_bucket(bucket: str = "bench") -> Iterator[str]:
     import boto3
 
     port = _free_port()
-    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    log = Path(tempfile.mkstemp(prefix="moto-", suffix=".log")[1])
+    with log.open("wb") as sink:  # the server logs one line per request (see requests_seen)
+        server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                                  stdout=sink, stderr=subprocess.STDOUT)
+    _LOGS[f"s3://{bucket}"] = log
     endpoint = f"http://127.0.0.1:{port}"
     saved = {k: os.environ.get(k) for k in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
                                             "AWS_REGION")}
@@ -49,6 +55,8 @@ def s3_bucket(bucket: str = "bench") -> Iterator[str]:
         boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
         yield f"s3://{bucket}"
     finally:
+        _LOGS.pop(f"s3://{bucket}", None)
+        log.unlink(missing_ok=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -56,3 +64,16 @@ def s3_bucket(bucket: str = "bench") -> Iterator[str]:
                 os.environ[key] = value
         server.terminate()
         server.wait(timeout=30)
+
+
+@contextlib.contextmanager
+def requests_seen(bucket_url: str) -> Iterator[list[str]]:
+    """The request lines the endpoint of ``bucket_url`` (from :func:`s3_bucket`) logs while the block runs."""
+    log = _LOGS[bucket_url]
+    start = log.stat().st_size
+    lines: list[str] = []
+    yield lines
+    time.sleep(0.2)  # the server logs each request once it has answered it
+    with log.open("rb") as handle:
+        handle.seek(start)
+        lines.extend(line for line in handle.read().decode(errors="replace").splitlines() if '"' in line)
