@@ -53,8 +53,10 @@ def ensure_venv() -> Path:
         # uv (pinned in the lock, as the notebook image's Dockerfile pins it) installs the rest several times faster
         (uv_pin,) = [line for line in LOCK.read_text().splitlines() if line.startswith("uv==")]
         run(venv_python(), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", uv_pin)
-        run(VENV / "bin" / "uv", "pip", "install", "--quiet", "--python", venv_python(), "-c", LOCK,
-            "-e", f"{ROOT}[{EXTRAS}]")
+        # compiled once here: where PYTHONDONTWRITEBYTECODE is set, every process would compile every import
+        # (a fresh process's `import heliohub.access` took 4.7 s instead of 1.5 s; the tests took 17 min, not 12)
+        run(VENV / "bin" / "uv", "pip", "install", "--quiet", "--compile-bytecode", "--python", venv_python(),
+            "-c", LOCK, "-e", f"{ROOT}[{EXTRAS}]")
         stamp.write_text(digest)
     return venv_python()
 
