@@ -32,8 +32,9 @@ def s3_bucket(bucket: str = "bench") -> Iterator[str]:
     import boto3
 
     port = _free_port()
-    log = Path(tempfile.mkstemp(prefix="moto-", suffix=".log")[1])
-    with log.open("wb") as sink:  # the server logs one line per request (see requests_seen)
+    descriptor, name = tempfile.mkstemp(prefix="moto-", suffix=".log")
+    log = Path(name)
+    with os.fdopen(descriptor, "wb") as sink:  # the server logs one line per request (see requests_seen)
         server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
                                   stdout=sink, stderr=subprocess.STDOUT)
     _LOGS[f"s3://{bucket}"] = log
