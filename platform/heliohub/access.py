@@ -20,7 +20,7 @@ import xarray as xr
 from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
 from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
-from .layout import TIME_UNITS, record_dims
+from .layout import TIME_UNITS, record_dims, time_bounds
 from .merge import PROVENANCE
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
@@ -29,8 +29,6 @@ _lock = threading.Lock()
 _repositories: dict[tuple[str, str], icechunk.Repository] = {}
 _catalogs: dict[str, tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
 _time_axes: dict[tuple[str, str, str, str], np.ndarray] = {}
-
-_NAT = np.iinfo(np.int64).min
 
 
 def clear_caches() -> None:
@@ -224,13 +222,10 @@ def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: T
     axes = record_dims(ds)
     if not axes:
         raise TimeRangeError(f"{dataset_id} has no time axis to select a range on")
-    times = ds[axes[0]].values
-    stamps = times.view("int64")  # NaT is int64's minimum; numpy's datetime64 min and max are ten times slower
-    if stamps.size and stamps.min() == _NAT:
-        stamps = stamps[stamps != _NAT]
-    if not stamps.size:
+    bounds = time_bounds(ds[axes[0]].values)
+    if bounds is None:
         raise TimeRangeError(f"{dataset_id} holds no records, so no range can be selected")
-    first, last = (np.datetime64(int(v), np.datetime_data(times.dtype)[0]) for v in (stamps.min(), stamps.max()))
+    first, last = bounds
     if (start is not None and start > last) or (end is not None and end < first):
         raise TimeRangeError(f"{dataset_id} covers {first} to {last}; the range asked for "
                              f"({start or '...'} to {end or '...'}) lies outside it")

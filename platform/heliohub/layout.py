@@ -25,12 +25,25 @@ CHUNK_BYTES = 4 << 20
 TIME_CHUNK_RECORDS = 1 << 19
 TIME_UNITS = "nanoseconds since 1970-01-01"
 CALENDAR = "proleptic_gregorian"
+_NAT = np.iinfo(np.int64).min
 
 
 def record_dims(ds: xr.Dataset) -> list[str]:
     """The dataset's record axes: dimensions whose coordinate is a time (``time`` first)."""
     dims = [d for d in ds.dims if d in ds.coords and ds.variables[d].dtype.kind == "M" and ds.variables[d].ndim == 1]
     return sorted(dims, key=lambda d: (d != "time", d))
+
+
+def time_bounds(times: np.ndarray) -> tuple[np.datetime64, np.datetime64] | None:
+    """The first and last of ``times`` (datetime64), NaT left out; None when there is no time. Taken as int64
+    minimum and maximum (NaT is int64's minimum): numpy's datetime64 min and max are ten times slower."""
+    stamps = times.view("int64")
+    if stamps.size and stamps.min() == _NAT:
+        stamps = stamps[stamps != _NAT]
+    if not stamps.size:
+        return None
+    unit = np.datetime_data(times.dtype)[0]
+    return np.datetime64(int(stamps.min()), unit), np.datetime64(int(stamps.max()), unit)
 
 
 def _compressor(dtype: np.dtype) -> Any:

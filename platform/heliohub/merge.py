@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .layout import TIME_UNITS, encode_times, encoding, record_dims
+from .layout import TIME_UNITS, encode_times, encoding, record_dims, time_bounds
 
 PROVENANCE = "heliohub_provenance"
 
@@ -69,11 +69,9 @@ def provenance_attr(entries: list[FileEntry]) -> str:
 def spans_of(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
     spans = {}
     for dim in record_dims(ds):
-        values = ds.variables[dim].values
-        values = values[~np.isnat(values)]
-        if values.size:
-            stamps = values.view("int64")  # numpy's min and max of datetime64 are ten times slower than int64's
-            spans[dim] = (str(values[stamps.argmin()]), str(values[stamps.argmax()]))
+        bounds = time_bounds(ds.variables[dim].values)
+        if bounds is not None:
+            spans[dim] = (str(bounds[0]), str(bounds[1]))
     return spans
 
 
