@@ -12,7 +12,7 @@ import xarray as xr
 
 from heliohub import catalog
 from heliohub.archive import BRANCH, Archive
-from heliohub.merge import PROVENANCE
+from heliohub.merge import PROVENANCE, VARIABLE_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -44,7 +44,9 @@ def assert_same_contents(a: dict[str, object], b: dict[str, object]) -> None:
 
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:
-    return ds.drop_attrs(deep=False).assign_attrs({k: v for k, v in ds.attrs.items() if k != PROVENANCE})
+    """``ds`` without the attributes heliohub keeps in a stored group for itself."""
+    kept = {k: v for k, v in ds.attrs.items() if k not in (PROVENANCE, VARIABLE_ORDER)}
+    return ds.drop_attrs(deep=False).assign_attrs(kept)
 
 
 def run_ingest(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:

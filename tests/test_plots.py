@@ -92,7 +92,8 @@ def test_spectra_are_spectrograms_with_the_archives_axes_and_log_scales(store):
     for ax in spectrograms:
         assert ax.get_yscale() == "log" and ax.get_ylabel() == "Energy [MeV]"
     colorbars = [ax.get_ylabel() for ax in fig.axes if "Flux" in ax.get_ylabel()]
-    assert colorbars == ["Electron Flux (particles / (s cm^2 sr MeV))", "Ion Flux (particles / (s cm^2 sr MeV))"]
+    # in the file's order: the EPT file lists its ion variables before its electron ones
+    assert colorbars == ["Ion Flux (particles / (s cm^2 sr MeV))", "Electron Flux (particles / (s cm^2 sr MeV))"]
 
 
 def test_images_are_frames_with_a_time_slider(tmp_path):

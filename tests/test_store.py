@@ -20,7 +20,7 @@ import heliohub
 from heliohub import catalog, layout, merge
 from heliohub.archive import Archive
 from heliohub.ingestion import ingest
-from heliohub.merge import PROVENANCE, read_provenance
+from heliohub.merge import PROVENANCE, VARIABLE_ORDER, read_provenance
 
 from .conftest import CEF, CEF_HEADERS, SHARED_DATA, shared
 from .store_helpers import ROOT, assert_same_contents, contents, open_stored, run_ingest, without_provenance
@@ -73,7 +73,10 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
         stored = open_stored(archive, result.dataset_id)
         if entries[result.dataset_id]["files"] == 1:
             xr.testing.assert_identical(without_provenance(stored), without_provenance(expected))
-            assert stored.attrs == {**expected.attrs, PROVENANCE: stored.attrs[PROVENANCE]}
+            assert stored.attrs == {**expected.attrs, PROVENANCE: stored.attrs[PROVENANCE],
+                                    VARIABLE_ORDER: list(expected.variables)}
+            opened = heliohub.open_dataset(result.dataset_id, archive=archive)
+            assert list(opened.variables) == list(expected.variables)  # the file's order, every time
         else:  # C4_CP_FGM_SPIN: a CDF (June 2001) and a CEF file (July 2001) of one dataset
             part = stored.isel(time=np.isin(stored.time.values, expected.time.values))
             xr.testing.assert_equal(part.drop_attrs(), expected.drop_attrs())

@@ -21,7 +21,7 @@ from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
 from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
 from .layout import TIME_UNITS, record_dims, time_bounds
-from .merge import PROVENANCE
+from .merge import PROVENANCE, VARIABLE_ORDER
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
 
@@ -180,8 +180,8 @@ def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any
     decoding is a view, and a time axis already read for this snapshot of the dataset is not read again. A writable
     session's uncommitted changes are not a snapshot: open it with ``cache=False``.
     """
-    ds = xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
-                      create_default_indexes=False)
+    ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
+                                       create_default_indexes=False))
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
     axes = {name for name in times if ds[name].dims == (name,)}
     decoded = {}
@@ -205,6 +205,16 @@ def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any
         if dim in ds.coords and dim not in ds.xindexes:
             ds = ds.set_xindex(dim)
     return ds
+
+
+def _in_source_order(ds: xr.Dataset) -> xr.Dataset:
+    """The variables in the order the group's :data:`~heliohub.merge.VARIABLE_ORDER` gives (a group written before
+    it existed: by name), so the dataset opens the same every time."""
+    listed = [str(n) for n in ds.attrs.pop(VARIABLE_ORDER, [])]
+    rank = {name: index for index, name in enumerate(listed)}
+    names = sorted(map(str, ds.variables), key=lambda n: (rank.get(n, len(rank)), n))
+    coords = xr.Coordinates({n: ds.variables[n] for n in names if n in ds.coords}, indexes={})
+    return xr.Dataset({n: ds.variables[n] for n in names if n not in ds.coords}, coords=coords, attrs=ds.attrs)
 
 
 def _time_attrs(attrs: dict[str, Any]) -> dict[str, Any]:

@@ -33,6 +33,7 @@ from .archive import BRANCH, Archive, check_dataset_id
 from .errors import HeliohubError, IngestError
 from .merge import (
     PROVENANCE,
+    VARIABLE_ORDER,
     FileEntry,
     Incompatible,
     check_compatible,
@@ -358,6 +359,8 @@ def _merge(session: icechunk.Session, dataset_id: str,
     attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
     attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
     attrs[PROVENANCE] = provenance_attr(entries)
+    if attrs_source is not None:
+        attrs[VARIABLE_ORDER] = [str(name) for name in attrs_source.variables]
     if stored is None:
         write_new(session.store, [i.dataset for i in accepted], attrs)
     else:

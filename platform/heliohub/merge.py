@@ -22,6 +22,9 @@ import zarr
 from .layout import TIME_UNITS, encode_times, encoding, record_dims, time_bounds
 
 PROVENANCE = "heliohub_provenance"
+VARIABLE_ORDER = "heliohub_variables"
+"""The group attribute listing the variables in their source file's order: Icechunk lists a group's arrays in no
+fixed order, and a dataset should open with its variables as the archive file has them, every time."""
 
 
 @dataclass(frozen=True)
