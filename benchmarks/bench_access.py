@@ -5,11 +5,17 @@ same data as 365 daily CDF files on local disk.
 
 Goals: mean |B| over the year through open_dataset <= 1/20 of cdflib's time and <= 1.0x pycdfpp's; time to the
 first plot of one day from a fresh process <= 2x the same with pycdfpp; open_dataset on a warm process <= 50 ms.
+
+mean |B| is also timed with the store in a local folder, like the CDF files: the S3 endpoint here is moto's
+server, a Python process on the same two cores. The first plot has a floor beside it: the pycdfpp script in a
+process that also imports what opening Zarr through xarray and Icechunk imports (xarray imports dask.array at its
+first Variable when dask is installed), so ``floor_ratio`` is the best any such helper could reach here.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -70,7 +76,7 @@ FIRST_PLOT_PYCDFPP = """
 import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
-import pycdfpp
+import pycdfpp{imports}
 cdf = pycdfpp.load("{path}")
 plt.plot(pycdfpp.to_datetime64(cdf["{time}"]), cdf["{b}"].values)
 plt.savefig("{out}")
@@ -97,13 +103,22 @@ def main() -> None:
         started = time.perf_counter()  # cdflib once: it takes minutes, hundreds of times the others
         assert abs(mean_b_cdflib(files) - reference) < 1e-6 * reference
         cdflib_s = time.perf_counter() - started
-        heliohub_s, pycdfpp_s = median_seconds(lambda: mean_b_heliohub(archive), lambda: mean_b_pycdfpp(files))
+        folder = DATA / "access_store"
+        shutil.rmtree(folder, ignore_errors=True)
+        assert heliohub.ingest(files, folder, progress=False).ok
+        mean_b_heliohub(str(folder))
+        heliohub_s, pycdfpp_s, folder_s = median_seconds(lambda: mean_b_heliohub(archive),
+                                                         lambda: mean_b_pycdfpp(files),
+                                                         lambda: mean_b_heliohub(str(folder)))
         env = {"HELIOHUB_ARCHIVE": archive}
         out = DATA / "first_plot.png"
         march = next(p for p in files if "20010301" in p.name)
-        plot_h, plot_p = median_seconds(
+        baseline = FIRST_PLOT_PYCDFPP.format(path=march, time=TIME, b=B, out=out, imports="")
+        floor = FIRST_PLOT_PYCDFPP.format(path=march, time=TIME, b=B, out=out,
+                                          imports="\nimport xarray, dask.array, zarr, icechunk")
+        plot_h, plot_p, plot_floor = median_seconds(
             lambda: first_plot(FIRST_PLOT_HELIOHUB.format(dataset=DATASET, b=B, out=out), env),
-            lambda: first_plot(FIRST_PLOT_PYCDFPP.format(path=march, time=TIME, b=B, out=out), env), repeat=3)
+            lambda: first_plot(baseline, env), lambda: first_plot(floor, env), repeat=5)
         heliohub.open_dataset(DATASET, archive=archive)
         (open_s,) = median_seconds(lambda: heliohub.open_dataset(DATASET, archive=archive), repeat=20)
     write_results("access", {
@@ -112,9 +127,12 @@ def main() -> None:
         "mean_abs_b_year": {"heliohub_s": round(heliohub_s, 3), "pycdfpp_s": round(pycdfpp_s, 3),
                             "cdflib_s": round(cdflib_s, 3), "vs_cdflib": round(heliohub_s / cdflib_s, 3),
                             "vs_pycdfpp": round(heliohub_s / pycdfpp_s, 2),
+                            "heliohub_folder_store_s": round(folder_s, 3),
+                            "vs_pycdfpp_folder_store": round(folder_s / pycdfpp_s, 2),
                             "goal": "vs_cdflib <= 0.05 and vs_pycdfpp <= 1.0", "value_nT": round(reference, 4)},
         "first_plot_one_day": {"heliohub_s": round(plot_h, 2), "pycdfpp_s": round(plot_p, 2),
                                "ratio": round(plot_h / plot_p, 2), "goal": "<= 2.0",
+                               "floor_s": round(plot_floor, 2), "floor_ratio": round(plot_floor / plot_p, 2),
                                "what": "fresh Python process: imports, open, select a day, plot B, save a PNG"},
         "open_dataset_warm_ms": {"median_ms": round(open_s * 1000, 1), "goal": "<= 50"},
     })
