@@ -12,6 +12,7 @@ import xarray as xr
 
 from heliohub import catalog
 from heliohub.archive import BRANCH, Archive
+from heliohub.layout import TIME_INDEX, record_dims, time_chunk_index
 from heliohub.merge import PROVENANCE, VARIABLE_ORDER
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,8 +46,18 @@ def assert_same_contents(a: dict[str, object], b: dict[str, object]) -> None:
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` without the attributes heliohub keeps in a stored group for itself."""
-    kept = {k: v for k, v in ds.attrs.items() if k not in (PROVENANCE, VARIABLE_ORDER)}
+    kept = {k: v for k, v in ds.attrs.items() if k not in (PROVENANCE, VARIABLE_ORDER, TIME_INDEX)}
     return ds.drop_attrs(deep=False).assign_attrs(kept)
+
+
+def assert_time_index(stored: xr.Dataset) -> None:
+    """The group's index of its time chunks (``layout.TIME_INDEX``, written from the values being stored) says
+    what its time axes hold as read back."""
+    index = stored.attrs.get(TIME_INDEX, {})
+    for dim in record_dims(stored):
+        expected = time_chunk_index(stored[dim].values, stored[dim].encoding["chunks"][0])
+        assert index.get(dim) == expected, dim
+    assert set(index) <= set(record_dims(stored))
 
 
 def run_ingest(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -25,6 +25,7 @@ from .test_store import FGM, fgm_parts
 FGM_ID = "C4_CP_FGM_SPIN"
 B_MAG = "B_mag__C4_CP_FGM_SPIN"
 SMALL_CHUNKS = 2048  # bytes of raw values per chunk: the 3-day file becomes ~30 chunks per variable
+TIME_CHUNKS = 1024  # times per chunk of the time axis: FGM's 15 669 records in 16 chunks
 
 
 @pytest.fixture(scope="module")
@@ -39,6 +40,7 @@ def store(s3_endpoint, tmp_path_factory):
         url = "s3://access/archive"
         patch.setenv("HELIOHUB_ARCHIVE", url)
         patch.setattr(layout, "CHUNK_BYTES", SMALL_CHUNKS)
+        patch.setattr(layout, "TIME_CHUNK_RECORDS", TIME_CHUNKS)
         parts = fgm_parts(tmp_path_factory.mktemp("parts"), 3)
         files = [*parts, *sorted(shared("cluster", "cdf").glob("C*_CP_FGM_SPIN__*.cdf")),
                  shared("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits"),
@@ -107,10 +109,16 @@ def test_open_reads_metadata_only_and_an_hour_reads_only_its_chunks(store):
     clear_caches()
     with requests_seen() as at_open:
         ds = heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00")
-    # the time axis (one chunk) and nothing of the data variables
-    assert chunk_gets(at_open) == 1, at_open
+    # the time chunks the hour overlaps, found from the group's index of them, and nothing of the data variables
+    time_chunks = int(np.ceil(heliohub.describe(FGM_ID)["records"] / TIME_CHUNKS))
+    assert time_chunks >= 10
+    assert 1 <= chunk_gets(at_open) <= 2, at_open
+    with requests_seen() as whole:
+        heliohub.open_dataset(FGM_ID)
+    assert chunk_gets(whole) == time_chunks, whole
     with requests_seen() as again:
         heliohub.open_dataset(FGM_ID)
+        heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00")
     assert chunk_gets(again) == 0, again  # the time axis of this snapshot is kept
     total_chunks = int(np.ceil(heliohub.open_dataset(FGM_ID).sizes["time"] / (SMALL_CHUNKS // 4)))
     with requests_seen() as reading:
@@ -118,6 +126,28 @@ def test_open_reads_metadata_only_and_an_hour_reads_only_its_chunks(store):
     assert np.isfinite(value)
     assert total_chunks >= 25
     assert 1 <= chunk_gets(reading) <= 3, f"{chunk_gets(reading)} chunk reads of {total_chunks}"
+
+
+@pytest.mark.parametrize("chunks", [None, {}])
+def test_a_range_read_from_the_time_index_is_what_xarray_selects_on_the_whole_axis(store, chunks):
+    whole = heliohub.open_dataset(FGM_ID).load()
+    times = whole.time.values
+    boundary = TIME_CHUNKS * 5  # the first record of a time chunk
+    ranges = [
+        ("2001-07-08T12:00", "2001-07-08T13:00"), ("2001-07-07", "2001-07-07"), ("2001-06", None),
+        (None, "2001-06-11T20:30"), (times[boundary - 1], times[boundary]), (times[boundary], times[boundary + 3]),
+        (times[boundary - 1] + np.timedelta64(1, "ns"), times[boundary] - np.timedelta64(1, "ns")),
+        (times[10], times[-10]), (datetime(2001, 7, 8, 6), datetime(2001, 7, 8, 6, 0, 30)),
+        ("2001-06-11T22:00", "2001-07-06"),  # between the June hour and the July days
+    ]
+    for start, end in ranges:
+        clear_caches()  # no time axis kept: each open reads its chunks through the index
+        ds = heliohub.open_dataset(FGM_ID, start, end, chunks=chunks)
+        given = [v if isinstance(v, str) or v is None else np.datetime64(v, "ns") for v in (start, end)]
+        xr.testing.assert_identical(ds.load(), whole.sel(time=slice(*given)))
+    clear_caches()
+    with pytest.raises(TimeRangeError, match=r"covers 2001-06-11T20:00:03\.912"):
+        heliohub.open_dataset(FGM_ID, "2002-01-01", "2002-02-01")
 
 
 def test_dask_chunks_follow_xarray(store, fgm_file):

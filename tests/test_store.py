@@ -20,10 +20,18 @@ import heliohub
 from heliohub import catalog, layout, merge
 from heliohub.archive import Archive
 from heliohub.ingestion import ingest
-from heliohub.merge import PROVENANCE, VARIABLE_ORDER, read_provenance
+from heliohub.merge import VARIABLE_ORDER, read_provenance
 
 from .conftest import CEF, CEF_HEADERS, SHARED_DATA, shared
-from .store_helpers import ROOT, assert_same_contents, contents, open_stored, run_ingest, without_provenance
+from .store_helpers import (
+    ROOT,
+    assert_same_contents,
+    assert_time_index,
+    contents,
+    open_stored,
+    run_ingest,
+    without_provenance,
+)
 
 FGM = "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
 # Frames of another size than the first file of their dataset: set aside with that reason (see the store docs).
@@ -71,10 +79,11 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
     for result in ingested:
         expected = heliohub.read_file(result.path, include_paths=cef_headers)
         stored = open_stored(archive, result.dataset_id)
+        assert_time_index(stored)
         if entries[result.dataset_id]["files"] == 1:
             xr.testing.assert_identical(without_provenance(stored), without_provenance(expected))
-            assert stored.attrs == {**expected.attrs, PROVENANCE: stored.attrs[PROVENANCE],
-                                    VARIABLE_ORDER: list(expected.variables)}
+            assert without_provenance(stored).attrs == expected.attrs
+            assert stored.attrs[VARIABLE_ORDER] == list(expected.variables)
             opened = heliohub.open_dataset(result.dataset_id, archive=archive)
             assert list(opened.variables) == list(expected.variables)  # the file's order, every time
         else:  # C4_CP_FGM_SPIN: a CDF (June 2001) and a CEF file (July 2001) of one dataset
@@ -94,11 +103,13 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
 
 def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_headers, monkeypatch):
     monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # many chunks, so merges rewrite from the middle
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
     parts = fgm_parts(tmp_path / "parts", 6)
     for group in ([parts[4]], [parts[1], parts[5]], [parts[0]], [parts[3], parts[2]]):
         report = ingest(group, archive, include_paths=cef_headers, progress=False)
         assert report.ok, report.summary()
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert [e.file for e in read_provenance(stored.attrs)] == sorted(p.name for p in parts)
@@ -118,6 +129,7 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
     report = ingest(parts[::-1], archive, include_paths=cef_headers, progress=False)
     assert report.ok, report.summary()
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
@@ -151,6 +163,7 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     report = ingest([new], archive, include_paths=cef_headers, progress=False)
     assert [f.status for f in report.files] == ["replaced"]
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     middle = heliohub.read_file(new, include_paths=cef_headers).time.values
     inside = np.isin(stored.time.values, middle)
@@ -241,6 +254,7 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
     outputs = [p.communicate(timeout=600) for p in processes]
     assert [p.returncode for p in processes] == [0, 0], "\n---\n".join(o[1][-3000:] for o in outputs)
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert len(read_provenance(stored.attrs)) == 6

@@ -20,7 +20,7 @@ import xarray as xr
 from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
 from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
-from .layout import TIME_UNITS, record_dims, time_bounds
+from .layout import TIME_INDEX, TIME_UNITS, record_dims, time_bounds
 from .merge import PROVENANCE, VARIABLE_ORDER
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
@@ -155,13 +155,13 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     if session is None:
         raise not_found(store, dataset_id)
     try:
-        ds = open_group(session, store.url, dataset_id, chunks)
+        ds, coverage = _open_range(session, store.url, dataset_id, chunks, start, end)
     except HeliohubError:
         raise
     except Exception as error:
         raise store.error(f"cannot open {dataset_id!r}", error) from None
     ds.attrs.pop(PROVENANCE, None)
-    ds = _select(ds, dataset_id, start, end)
+    ds = _select(ds, dataset_id, start, end, coverage)
     if variables is not None:
         wanted = [variables] if isinstance(variables, str) else list(variables)
         missing = [v for v in wanted if v not in ds.variables]
@@ -180,17 +180,40 @@ def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any
     decoding is a view, and a time axis already read for this snapshot of the dataset is not read again. A writable
     session's uncommitted changes are not a snapshot: open it with ``cache=False``.
     """
+    return _open_range(session, url, dataset_id, chunks, None, None, cache=cache)[0]
+
+
+def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: Any, start: TimeLike, end: TimeLike,
+                *, cache: bool = True) -> tuple[xr.Dataset, tuple[np.datetime64, np.datetime64] | None]:
+    """As :func:`open_group`, but when a range is given and the main time axis of this snapshot is not kept in
+    memory, only the time chunks the range overlaps (found from the group's :data:`~heliohub.layout.TIME_INDEX`)
+    are read, and the dataset is cut to their records (lazily: nothing else is read). Also returns the main time
+    axis's coverage when the index gives it (None: take it from the axis)."""
     ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
                                        create_default_indexes=False))
+    index = ds.attrs.pop(TIME_INDEX, None) or {}
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
     axes = {name for name in times if ds[name].dims == (name,)}
+    main = min(axes, key=lambda d: (d != "time", d), default=None)
+    entry = index.get(main) if main is not None else None
+    if entry is not None and (entry.get("records") != ds.sizes[main]
+                              or entry.get("chunk") != ds[main].encoding.get("chunks", (None,))[0]):
+        entry = None  # written by something that did not keep the index: read the axis whole
+    coverage = (np.datetime64(entry["first"][0], "ns"), np.datetime64(entry["last"][-1], "ns")) if entry else None
+    cut = None
+    if entry and (start is not None or end is not None) and (url, dataset_id, session.snapshot_id, main) not in \
+            _time_axes:
+        cut = _records_for(entry, start, end)
+        if cut is not None:
+            ds = ds.isel({main: cut})
     decoded = {}
     for name in axes:
         key = (url, dataset_id, session.snapshot_id, name)
-        values = _time_axes.get(key) if cache else None
+        keep = cache and not (name == main and cut is not None)
+        values = _time_axes.get(key) if keep else None
         if values is None:
             values = np.asarray(ds[name].values).view("datetime64[ns]")
-            if cache:
+            if keep:
                 with _lock:
                     _time_axes[key] = values
         decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding)
@@ -204,7 +227,36 @@ def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any
     for dim in ds.dims:  # the other dimension coordinates (energy bins, ...) get their indexes as usual
         if dim in ds.coords and dim not in ds.xindexes:
             ds = ds.set_xindex(dim)
-    return ds
+    return ds, coverage
+
+
+def _records_for(entry: dict[str, Any], start_given: TimeLike, end_given: TimeLike) -> slice | None:
+    """The records of whole chunks that hold everything ``start``..``end`` can select (xarray's selection, run
+    on the chunks' first and last times), or None to take the whole axis (the range covers it, or is one that
+    :func:`_select` refuses)."""
+    start, end = timestamp(start_given, "start"), timestamp(end_given, "end")
+    first, last = np.asarray(entry["first"], dtype="int64"), np.asarray(entry["last"], dtype="int64")
+    if (start is not None and end is not None and start > end) or \
+            (start is not None and start > np.datetime64(int(last[-1]), "ns")) or \
+            (end is not None and end < np.datetime64(int(first[0]), "ns")):
+        return None
+    bounds = pd.DatetimeIndex(np.column_stack([first, last]).ravel().view("datetime64[ns]"))
+    inside = bounds.slice_indexer(*_given(start_given, start, end_given, end))
+    a, b = inside.start or 0, len(bounds) if inside.stop is None else inside.stop
+    if a < b:
+        chunks = (a // 2, (b - 1) // 2)
+    elif a % 2:  # the range lies inside one chunk, between its first and last time
+        chunks = (a // 2, a // 2)
+    else:  # between two chunks: no record; an empty cut at the boundary
+        return slice(a // 2 * entry["chunk"], a // 2 * entry["chunk"])
+    rows = slice(chunks[0] * entry["chunk"], min(entry["records"], (chunks[1] + 1) * entry["chunk"]))
+    return None if rows == slice(0, entry["records"]) else rows
+
+
+def _given(start_given: TimeLike, start: np.datetime64 | None, end_given: TimeLike,
+           end: np.datetime64 | None) -> list[Any]:
+    """The range as xarray's ``sel`` gets it: text kept (pandas' partial-string semantics), the rest as times."""
+    return [v if isinstance(v, str) else t for v, t in ((start_given, start), (end_given, end))]
 
 
 def _in_source_order(ds: xr.Dataset) -> xr.Dataset:
@@ -221,9 +273,11 @@ def _time_attrs(attrs: dict[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in attrs.items() if k not in ("units", "calendar")}
 
 
-def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: TimeLike) -> xr.Dataset:
-    """The range, checked against the coverage, selected as xarray does (text with pandas' partial-string
-    semantics: ``end="2001-07-08T13:00"`` takes the whole minute)."""
+def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: TimeLike,
+            coverage: tuple[np.datetime64, np.datetime64] | None = None) -> xr.Dataset:
+    """The range, checked against the coverage (the main time axis's first and last time; taken from the axis when
+    not given), selected as xarray does (text with pandas' partial-string semantics: ``end="2001-07-08T13:00"``
+    takes the whole minute)."""
     start, end = timestamp(start_given, "start"), timestamp(end_given, "end")
     if start is None and end is None:
         return ds
@@ -232,15 +286,14 @@ def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: T
     axes = record_dims(ds)
     if not axes:
         raise TimeRangeError(f"{dataset_id} has no time axis to select a range on")
-    bounds = time_bounds(ds[axes[0]].values)
+    bounds = coverage or time_bounds(ds[axes[0]].values)
     if bounds is None:
         raise TimeRangeError(f"{dataset_id} holds no records, so no range can be selected")
     first, last = bounds
     if (start is not None and start > last) or (end is not None and end < first):
         raise TimeRangeError(f"{dataset_id} covers {first} to {last}; the range asked for "
                              f"({start or '...'} to {end or '...'}) lies outside it")
-    given = [v if isinstance(v, str) else t for v, t in ((start_given, start), (end_given, end))]
-    return ds.sel({axes[0]: slice(*given)})
+    return ds.sel({axes[0]: slice(*_given(start_given, start, end_given, end))})
 
 
 def search(text: str | None = None, *, mission: str | None = None, spacecraft: str | None = None,

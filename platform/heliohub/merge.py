@@ -19,7 +19,7 @@ import numpy as np
 import xarray as xr
 import zarr
 
-from .layout import TIME_UNITS, encode_times, encoding, record_dims, time_bounds
+from .layout import TIME_INDEX, TIME_UNITS, encode_times, encoding, record_dims, time_bounds, time_chunk_index
 
 PROVENANCE = "heliohub_provenance"
 VARIABLE_ORDER = "heliohub_variables"
@@ -213,10 +213,14 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> 
     if not streamable:
         ds = combine(datasets)
         ds = ds.drop_vars([origin(d) for d in record_dims(ds)], errors="ignore")
-        encode_times(ds).assign_attrs(attrs).to_zarr(store, mode="w", encoding=encoding(ds), consolidated=False,
+        plan = encoding(ds)
+        attrs = with_time_index(attrs, {d: (ds.variables[d].values, plan[d]["chunks"][0]) for d in record_dims(ds)})
+        encode_times(ds).assign_attrs(attrs).to_zarr(store, mode="w", encoding=plan, consolidated=False,
                                                      zarr_format=3, write_empty_chunks=True)
         return
-    encode_times(first).assign_attrs(attrs).to_zarr(store, mode="w", encoding=encoding(first), consolidated=False,
+    plan = encoding(first)
+    attrs = with_time_index(attrs, {dim: (np.concatenate(times), plan[dim]["chunks"][0])})
+    encode_times(first).assign_attrs(attrs).to_zarr(store, mode="w", encoding=plan, consolidated=False,
                                                     zarr_format=3, write_empty_chunks=True)
     group = zarr.open_group(store, mode="r+")
     offsets = np.concatenate([[0], np.cumsum([d.sizes[dim] for d in datasets])])
@@ -251,8 +255,9 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
     """Merge ``new`` records into the stored group, after removing stored records in ``removals`` spans."""
     group = zarr.open_group(store, mode="r+")
     axes = record_dims(stored)
+    final_times = {}
     for dim in axes:
-        stored_times = stored[dim].values
+        stored_times = final_times[dim] = stored[dim].values
         incoming = None
         if new is not None and dim in new.dims:
             names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
@@ -290,11 +295,21 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
             array = group[name]
             if array.shape[0] > end:
                 array.resize((end, *array.shape[1:]))
+        final_times[dim] = np.concatenate([stored_times[:begin], merged[dim].values])
     group.attrs.clear()
-    group.attrs.update(attrs)
+    group.attrs.update(with_time_index(attrs, {d: (t, group[d].chunks[0]) for d, t in final_times.items()}))
     for name, values in (variable_attrs or {}).items():
         if name in group:
             set_variable_attrs(group[name], values)
+
+
+def with_time_index(attrs: dict[str, Any], axes: dict[str, tuple[np.ndarray, int]]) -> dict[str, Any]:
+    """``attrs`` with the :data:`~heliohub.layout.TIME_INDEX` of each record axis as it will be stored (its
+    times, its chunk length); an axis without an index (see :func:`~heliohub.layout.time_chunk_index`) is read
+    whole at open."""
+    index = {dim: entry for dim, (times, chunk) in axes.items()
+             if (entry := time_chunk_index(times, chunk)) is not None}
+    return {**{k: v for k, v in attrs.items() if k != TIME_INDEX}, **({TIME_INDEX: index} if index else {})}
 
 
 def _encoded_times(values: np.ndarray, attrs: Any) -> np.ndarray:
