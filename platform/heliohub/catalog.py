@@ -16,41 +16,12 @@ import xarray as xr
 import zarr
 
 from .archive import BRANCH, CATALOG, Archive
-from .layout import TIME_UNITS
+from .layout import TIME_INDEX, TIME_UNITS, coverage
 from .merge import PROVENANCE, read_provenance
 from .store_lock import store_lock
 
 ATTRIBUTE = "heliohub_catalog"
 _RETRIES = 50
-COVERAGE_INTERVALS = 1000
-"""At most this many intervals with data per dataset in the catalog (the smallest gaps are closed first)."""
-_GAP_FACTOR = 5
-_MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
-
-
-def coverage(times: np.ndarray) -> list[list[str]]:
-    """When a dataset has data: intervals of records, cut where the step between records is more than five times
-    the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
-    values = times.astype("datetime64[ns]", copy=False)
-    missing = np.isnat(values)
-    stamps = (values[~missing] if missing.any() else values).view("int64")
-    if not stamps.size:
-        return []
-    steps = np.diff(stamps)
-    if (steps < 0).any():  # a stored time axis is sorted already
-        stamps = np.sort(stamps)
-        steps = np.diff(stamps)
-    # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
-    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
-    breaks = np.flatnonzero(steps > max(_GAP_FACTOR * usual, _MIN_GAP))
-    if breaks.size >= COVERAGE_INTERVALS:
-        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(COVERAGE_INTERVALS - 1):]])
-    firsts = np.concatenate([[0], breaks + 1])
-    lasts = np.concatenate([breaks, [stamps.size - 1]])
-    as_text = [str(t) for t in stamps.view("datetime64[ns]")[np.concatenate([firsts, lasts])]]
-    return [[as_text[i], as_text[i + len(firsts)]] for i in range(len(firsts))]
-
-
 def _text(attrs: dict[str, Any], *names: str) -> str | None:
     upper = {k.upper(): v for k, v in attrs.items()}
     for name in names:
@@ -85,7 +56,10 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
     start = end = None
     intervals: list[list[str]] = []
     if time_axis and ds.sizes[time_axis]:
-        intervals = coverage(_times(ds.variables[time_axis]))
+        indexed = (attrs.get(TIME_INDEX) or {}).get(time_axis) or {}
+        # the writer's coverage of the axis it wrote; a group written before there was one: from the axis
+        intervals = indexed["coverage"] if indexed.get("records") == ds.sizes[time_axis] and "coverage" in indexed \
+            else coverage(_times(ds.variables[time_axis]))
         if intervals:
             start, end = intervals[0][0], intervals[-1][1]
     variables = [

@@ -28,8 +28,9 @@ TIME_UNITS = "nanoseconds since 1970-01-01"
 CALENDAR = "proleptic_gregorian"
 _NAT = np.iinfo(np.int64).min
 TIME_INDEX = "heliohub_time_chunks"
-"""Group attribute: for each record axis, its chunk length, record count and the first and last time of each
-chunk (int64 nanoseconds), written with every change to the axis."""
+"""Group attribute: for each record axis, its chunk length, record count, the first and last time of each chunk
+(int64 nanoseconds) and its :func:`coverage`, written from the values with every change to the axis (so neither
+an open with a range nor the catalog reads the whole axis)."""
 
 
 def record_dims(ds: xr.Dataset) -> list[str]:
@@ -50,6 +51,35 @@ def time_bounds(times: np.ndarray) -> tuple[np.datetime64, np.datetime64] | None
     return np.datetime64(int(stamps.min()), unit), np.datetime64(int(stamps.max()), unit)
 
 
+COVERAGE_INTERVALS = 1000
+"""At most this many intervals with data per dataset in the catalog (the smallest gaps are closed first)."""
+_GAP_FACTOR = 5
+_MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
+
+
+def coverage(times: np.ndarray) -> list[list[str]]:
+    """When a dataset has data: intervals of records, cut where the step between records is more than five times
+    the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
+    values = times.astype("datetime64[ns]", copy=False)
+    missing = np.isnat(values)
+    stamps = (values[~missing] if missing.any() else values).view("int64")
+    if not stamps.size:
+        return []
+    steps = np.diff(stamps)
+    if (steps < 0).any():  # a stored time axis is sorted already
+        stamps = np.sort(stamps)
+        steps = np.diff(stamps)
+    # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
+    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
+    breaks = np.flatnonzero(steps > max(_GAP_FACTOR * usual, _MIN_GAP))
+    if breaks.size >= COVERAGE_INTERVALS:
+        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(COVERAGE_INTERVALS - 1):]])
+    firsts = np.concatenate([[0], breaks + 1])
+    lasts = np.concatenate([breaks, [stamps.size - 1]])
+    as_text = [str(t) for t in stamps.view("datetime64[ns]")[np.concatenate([firsts, lasts])]]
+    return [[as_text[i], as_text[i + len(firsts)]] for i in range(len(firsts))]
+
+
 def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
     """The :data:`TIME_INDEX` entry of a time-sorted record axis stored in chunks of ``chunk`` values (None when
     a chunk holds nothing but NaT, or the axis is not sorted: such an axis is read whole at open)."""
@@ -63,7 +93,8 @@ def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
         stamps[starts]
     if (last == _NAT).any() or (first > last).any() or (first[1:] < last[:-1]).any():
         return None
-    return {"chunk": int(chunk), "records": int(stamps.size), "first": first.tolist(), "last": last.tolist()}
+    return {"chunk": int(chunk), "records": int(stamps.size), "first": first.tolist(), "last": last.tolist(),
+            "coverage": coverage(times)}
 
 
 def _compressor(dtype: np.dtype) -> Any:

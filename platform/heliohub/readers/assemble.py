@@ -60,6 +60,8 @@ def to_attr(value: Any) -> Any:
 
     Attributes must survive a round trip through Zarr's JSON metadata unchanged.
     """
+    if type(value) in (str, int, bool):  # most attributes: nothing to convert
+        return value
     if isinstance(value, np.datetime64 | datetime.datetime | datetime.date):
         return str(np.datetime64(value, "ns")) if not isinstance(value, np.datetime64) or not np.isnat(value) \
             else "NaT"

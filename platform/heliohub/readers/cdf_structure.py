@@ -107,15 +107,15 @@ def _decompress(layout: _Layout) -> bytes | None:
 
 
 def _chain(layout: _Layout, head: int, kinds: tuple[int, ...], what: str, next_at: int = 0):
-    """Yield the offsets of a linked list of records, refusing loops."""
+    """Yield the offset and size of each record of a linked list, refusing loops."""
     seen: set[int] = set()
     offset = head
     while offset:
         if offset in seen:
             raise CdfStructureError(f"{what} records form a loop at byte {offset}")
         seen.add(offset)
-        layout.header(offset, kinds, what)
-        yield offset
+        size, _ = layout.header(offset, kinds, what)
+        yield offset, size
         offset = layout.offset(offset + layout.offset_size + 4 + next_at)
 
 
@@ -132,16 +132,16 @@ def _check_records(layout: _Layout) -> None:
     r_num_dims = layout.int32(body + 4 * o + 12)
     r_dims = _dims(layout, body + 4 * o + 20 + o + 12, r_num_dims, "the rVariables' dimensions")
     for head, kind, what in ((r_vdr_head, RVDR, "rVariable descriptor"), (z_vdr_head, ZVDR, "zVariable descriptor")):
-        for vdr in _chain(layout, head, (kind,), what):
-            record_bytes = _record_bytes(layout, vdr, r_dims if kind == RVDR else None)
+        for vdr, size in _chain(layout, head, (kind,), what):
+            record_bytes = _record_bytes(layout, vdr, size, r_dims if kind == RVDR else None)
             vxr_head = layout.offset(vdr + o + 4 + o + 4 + 4)
             _check_index(layout, vxr_head, set(), record_bytes)
-    for adr in _chain(layout, adr_head, (ADR,), "attribute descriptor (ADR)"):
+    for adr, _ in _chain(layout, adr_head, (ADR,), "attribute descriptor (ADR)"):
         agr_head = layout.offset(adr + o + 4 + o)
         az_head = layout.offset(adr + o + 4 + o + o + 4 * 5)
         for head, kind in ((agr_head, AGR_EDR), (az_head, AZ_EDR)):
-            for aedr in _chain(layout, head, (kind,), "attribute entry (AEDR)"):
-                _check_entry(layout, aedr)
+            for aedr, size in _chain(layout, head, (kind,), "attribute entry (AEDR)"):
+                _check_entry(layout, aedr, size)
 
 
 def _dims(layout: _Layout, at: int, count: int, what: str) -> list[int]:
@@ -160,10 +160,9 @@ def _data_type(layout: _Layout, at: int, what: str) -> int:
     return TYPE_SIZES[kind]
 
 
-def _record_bytes(layout: _Layout, vdr: int, r_dims: list[int] | None) -> int:
-    """Bytes of one record of the variable the descriptor at vdr describes."""
+def _record_bytes(layout: _Layout, vdr: int, size: int, r_dims: list[int] | None) -> int:
+    """Bytes of one record of the variable the descriptor at vdr (of ``size`` bytes, checked) describes."""
     o = layout.offset_size
-    size, _ = layout.header(vdr, (RVDR, ZVDR), "variable descriptor")
     what = f"the variable descriptor at byte {vdr}"
     item = _data_type(layout, vdr + o + 4 + o, what)
     elements = layout.int32(vdr + o + 4 + o + 4 + 4 + o + o + 4 * 5)
@@ -187,9 +186,9 @@ def _record_bytes(layout: _Layout, vdr: int, r_dims: list[int] | None) -> int:
     return count
 
 
-def _check_entry(layout: _Layout, aedr: int) -> None:
+def _check_entry(layout: _Layout, aedr: int, size: int) -> None:
+    """The values of the attribute entry at aedr (of ``size`` bytes, checked) fit in it."""
     o = layout.offset_size
-    size, _ = layout.header(aedr, (AGR_EDR, AZ_EDR), "attribute entry")
     what = f"the attribute entry at byte {aedr}"
     item = _data_type(layout, aedr + o + 4 + o + 4, what)
     elements = layout.int32(aedr + o + 4 + o + 12)
@@ -201,7 +200,7 @@ def _check_entry(layout: _Layout, aedr: int) -> None:
 def _check_index(layout: _Layout, head: int, seen: set[int], record_bytes: int) -> None:
     """A variable's index records (VXR) and every value record (VVR, CVVR) or sub-index they point to."""
     o = layout.offset_size
-    for vxr in _chain(layout, head, (VXR,), "variable index (VXR)"):
+    for vxr, _ in _chain(layout, head, (VXR,), "variable index (VXR)"):
         if vxr in seen:
             raise CdfStructureError(f"variable index records loop at byte {vxr}")
         seen.add(vxr)
