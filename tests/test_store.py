@@ -334,3 +334,17 @@ def test_a_gateway_ingest_without_a_gateway_says_which_setting(tmp_path):
                             capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
     assert result.returncode == 2 and "Traceback" not in result.stderr
     assert "cannot start a Dask Gateway cluster at (DASK_GATEWAY__ADDRESS is not set)" in result.stderr
+
+
+
+def test_the_time_index_gives_each_chunks_earliest_and_latest_time_or_nothing():
+    # small arrays made here: no real file has NaT in its time axis or chunks that overlap in time
+    times = np.array(["2001-01-01T00:00", "2001-01-01T00:02", "2001-01-01T00:01", "2001-01-01T00:03", "NaT"],
+                     dtype="datetime64[ns]")
+    stamps = times.view("int64")
+    entry = layout.time_chunk_index(times, 3)
+    assert (entry["chunk"], entry["records"]) == (3, 5)
+    assert entry["first"] == [stamps[0], stamps[3]] and entry["last"] == [stamps[1], stamps[3]]  # NaT left out
+    assert entry["coverage"] == [["2001-01-01T00:00:00.000000000", "2001-01-01T00:03:00.000000000"]]
+    assert layout.time_chunk_index(times, 2) is None  # the last chunk holds only NaT
+    assert layout.time_chunk_index(times[[3, 0, 1, 2]], 2) is None  # chunks overlap: read the axis whole

@@ -129,8 +129,8 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
                  archive: str | Archive | None = None) -> xr.Dataset:
     """A dataset of the archive store, by the archive's dataset ID, lazily.
 
-    Only metadata and the time axis are read here; values are read when used, and only the chunks that cover
-    them.
+    Only metadata and the time axis are read here (with a range, only the time axis's chunks that the range
+    overlaps); values are read when used, and only the chunks that cover them.
 
     Parameters
     ----------

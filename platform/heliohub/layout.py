@@ -81,17 +81,17 @@ def coverage(times: np.ndarray) -> list[list[str]]:
 
 
 def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
-    """The :data:`TIME_INDEX` entry of a time-sorted record axis stored in chunks of ``chunk`` values (None when
-    a chunk holds nothing but NaT, or the axis is not sorted: such an axis is read whole at open)."""
+    """The :data:`TIME_INDEX` entry of a record axis stored in chunks of ``chunk`` values: each chunk's earliest
+    and latest time (None when a chunk holds nothing but NaT, or chunks overlap in time: such an axis is read
+    whole at open)."""
     stamps = times.astype("datetime64[ns]", copy=False).view("int64")
     if not stamps.size:
         return None
     starts = np.arange(0, stamps.size, chunk)
     nat = stamps == _NAT
     last = np.maximum.reduceat(stamps, starts)  # NaT is int64's minimum: a maximum leaves it out
-    first = np.minimum.reduceat(np.where(nat, np.iinfo(np.int64).max, stamps), starts) if nat.any() else \
-        stamps[starts]
-    if (last == _NAT).any() or (first > last).any() or (first[1:] < last[:-1]).any():
+    first = np.minimum.reduceat(np.where(nat, np.iinfo(np.int64).max, stamps) if nat.any() else stamps, starts)
+    if (last == _NAT).any() or (first[1:] < last[:-1]).any():
         return None
     return {"chunk": int(chunk), "records": int(stamps.size), "first": first.tolist(), "last": last.tolist(),
             "coverage": coverage(times)}
