@@ -252,7 +252,10 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
         if name == primary:
             attrs["archive_name"] = name
             name = TIME
-        variable = xr.Variable(var_dims, _mask_fill(var), attrs)
+        values = _mask_fill(var)
+        # fastpath: the readers give plain numpy arrays (times already datetime64[ns]); xarray's checks of object
+        # arrays (through a pandas Series, for datetimes hidden in them) cost more than the rest of the Variable
+        variable = xr.Variable(var_dims, values, attrs, fastpath=type(values) is np.ndarray)
         if var.name in coordinate_names or var.name in label_owner:
             coords[name] = variable
         else:
