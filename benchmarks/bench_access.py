@@ -8,8 +8,8 @@ first plot of one day from a fresh process <= 2x the same with pycdfpp; open_dat
 
 mean |B| is also timed with the store in a local folder, like the CDF files: the S3 endpoint here is moto's
 server, a Python process on the same two cores. The first plot has a floor beside it: the pycdfpp script in a
-process that also imports what opening Zarr through xarray and Icechunk imports (xarray imports dask.array at its
-first Variable when dask is installed), so ``floor_ratio`` is the best any such helper could reach here.
+process that also imports xarray, zarr and icechunk, which any helper opening Zarr through xarray and Icechunk
+imports, so ``floor_ratio`` is the best such a helper could reach here.
 """
 
 from __future__ import annotations
@@ -115,7 +115,7 @@ def main() -> None:
         march = next(p for p in files if "20010301" in p.name)
         baseline = FIRST_PLOT_PYCDFPP.format(path=march, time=TIME, b=B, out=out, imports="")
         floor = FIRST_PLOT_PYCDFPP.format(path=march, time=TIME, b=B, out=out,
-                                          imports="\nimport xarray, dask.array, zarr, icechunk")
+                                          imports="\nimport xarray, zarr, icechunk")
         plot_h, plot_p, plot_floor = median_seconds(
             lambda: first_plot(FIRST_PLOT_HELIOHUB.format(dataset=DATASET, b=B, out=out), env),
             lambda: first_plot(baseline, env), lambda: first_plot(floor, env), repeat=5)

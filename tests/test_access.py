@@ -6,6 +6,8 @@ import contextlib
 import logging
 import re
 import socket
+import subprocess
+import sys
 from datetime import datetime
 
 import boto3
@@ -148,6 +150,16 @@ def test_a_range_read_from_the_time_index_is_what_xarray_selects_on_the_whole_ax
     clear_caches()
     with pytest.raises(TimeRangeError, match=r"covers 2001-06-11T20:00:03\.912"):
         heliohub.open_dataset(FGM_ID, "2002-01-01", "2002-02-01")
+
+
+def test_a_first_open_in_a_fresh_process_does_not_import_dask(store):
+    # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a first open
+    script = ("import sys, heliohub; ds = heliohub.open_dataset('C4_CP_FGM_SPIN', '2001-07-08T12:00', "
+              "'2001-07-08T13:00').load(); print(ds.sizes['time'], 'dask.array' in sys.modules)")
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr[-2000:]
+    records, dask_imported = result.stdout.split()
+    assert int(records) > 800 and dask_imported == "False"
 
 
 def test_dask_chunks_follow_xarray(store, fgm_file):

@@ -216,7 +216,9 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
             if keep:
                 with _lock:
                     _time_axes[key] = values
-        decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding)
+        # fastpath: values are datetime64[ns] already, and xarray's checks would import dask.array (and scipy
+        # through it: ~0.5 s of a fresh process's first open) just to ask whether this numpy array is a dask one
+        decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding, fastpath=True)
     others = [name for name in times if name not in axes]
     if others:
         cf = xr.decode_cf(ds[others].drop_vars([n for n in ds[others].coords if n in axes]),
