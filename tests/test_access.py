@@ -152,6 +152,29 @@ def test_a_range_read_from_the_time_index_is_what_xarray_selects_on_the_whole_ax
         heliohub.open_dataset(FGM_ID, "2002-01-01", "2002-02-01")
 
 
+def test_a_time_index_that_does_not_fit_its_axis_is_not_used(tmp_path, monkeypatch, fgm_file):
+    import zarr
+
+    from heliohub.archive import BRANCH, Archive
+    from heliohub.layout import TIME_INDEX
+
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", TIME_CHUNKS)
+    archive = str(tmp_path / "store")
+    heliohub.ingest([shared("cluster", "cef", FGM)], archive, include_paths=[str(p) for p in CEF_HEADERS],
+                    progress=False)
+    repo = Archive.resolve(archive).repository(FGM_ID)
+    session = repo.writable_session(BRANCH)
+    group = zarr.open_group(session.store, mode="r+")
+    index = dict(group.attrs[TIME_INDEX])
+    index["time"] = {**index["time"], "first": index["time"]["first"][:-1]}  # as a damaged or foreign writer might
+    group.attrs[TIME_INDEX] = index
+    session.commit("a time index that does not fit")
+    clear_caches()
+    ds = heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00", archive=archive)
+    xr.testing.assert_identical(ds.drop_attrs(), fgm_file.sel(time=slice("2001-07-08T12:00", "2001-07-08T13:00"))
+                                .drop_attrs())
+
+
 def test_a_first_open_in_a_fresh_process_does_not_import_dask(store):
     # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a first open
     script = ("import sys, heliohub; ds = heliohub.open_dataset('C4_CP_FGM_SPIN', '2001-07-08T12:00', "

@@ -196,8 +196,7 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
     axes = {name for name in times if ds[name].dims == (name,)}
     main = min(axes, key=lambda d: (d != "time", d), default=None)
     entry = index.get(main) if main is not None else None
-    if entry is not None and (entry.get("records") != ds.sizes[main]
-                              or entry.get("chunk") != ds[main].encoding.get("chunks", (None,))[0]):
+    if entry is not None and not _index_fits(entry, ds.sizes[main], ds[main].encoding.get("chunks", (None,))[0]):
         entry = None  # written by something that did not keep the index: read the axis whole
     coverage = (np.datetime64(entry["first"][0], "ns"), np.datetime64(entry["last"][-1], "ns")) if entry else None
     cut = None
@@ -230,6 +229,16 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
         if dim in ds.coords and dim not in ds.xindexes:
             ds = ds.set_xindex(dim)
     return ds, coverage
+
+
+def _index_fits(entry: Any, records: int, chunk: Any) -> bool:
+    """Whether a :data:`~heliohub.layout.TIME_INDEX` entry describes an axis of ``records`` values in chunks of
+    ``chunk``, with one first and one last time per chunk."""
+    if not isinstance(entry, dict) or not records or entry.get("records") != records or entry.get("chunk") != chunk \
+            or not chunk:
+        return False
+    count = -(-records // chunk)
+    return all(isinstance(entry.get(k), list) and len(entry[k]) == count for k in ("first", "last"))
 
 
 def _records_for(entry: dict[str, Any], start_given: TimeLike, end_given: TimeLike) -> slice | None:
