@@ -20,7 +20,7 @@ import xarray as xr
 from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
 from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
-from .layout import TIME_INDEX, TIME_UNITS, record_dims, time_bounds
+from .layout import TIME_INDEX, TIME_UNITS, record_dims, time_bounds, time_index_entry
 from .merge import PROVENANCE, VARIABLE_ORDER
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
@@ -191,13 +191,12 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
     axis's coverage when the index gives it (None: take it from the axis)."""
     ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
                                        create_default_indexes=False))
-    index = ds.attrs.pop(TIME_INDEX, None) or {}
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
     axes = {name for name in times if ds[name].dims == (name,)}
     main = min(axes, key=lambda d: (d != "time", d), default=None)
-    entry = index.get(main) if main is not None else None
-    if entry is not None and not _index_fits(entry, ds.sizes[main], ds[main].encoding.get("chunks", (None,))[0]):
-        entry = None  # written by something that did not keep the index: read the axis whole
+    entry = time_index_entry(ds.attrs, main, ds.sizes[main], ds[main].encoding.get("chunks", (None,))[0]) \
+        if main is not None else None
+    ds.attrs.pop(TIME_INDEX, None)
     coverage = (np.datetime64(entry["first"][0], "ns"), np.datetime64(entry["last"][-1], "ns")) if entry else None
     cut = None
     if entry and (start is not None or end is not None) and (url, dataset_id, session.snapshot_id, main) not in \
@@ -231,26 +230,12 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
     return ds, coverage
 
 
-def _index_fits(entry: Any, records: int, chunk: Any) -> bool:
-    """Whether a :data:`~heliohub.layout.TIME_INDEX` entry describes an axis of ``records`` values in chunks of
-    ``chunk``, with one first and one last time per chunk."""
-    if not isinstance(entry, dict) or not records or entry.get("records") != records or entry.get("chunk") != chunk \
-            or not chunk:
-        return False
-    count = -(-records // chunk)
-    return all(isinstance(entry.get(k), list) and len(entry[k]) == count for k in ("first", "last"))
-
-
 def _records_for(entry: dict[str, Any], start_given: TimeLike, end_given: TimeLike) -> slice | None:
     """The records of whole chunks that hold everything ``start``..``end`` can select (xarray's selection, run
-    on the chunks' first and last times), or None to take the whole axis (the range covers it, or is one that
-    :func:`_select` refuses)."""
+    on the chunks' first and last times), or None for the whole axis. A range :func:`_select` refuses (outside
+    the coverage, start after end) gives few or no records here; it is refused there."""
     start, end = timestamp(start_given, "start"), timestamp(end_given, "end")
     first, last = np.asarray(entry["first"], dtype="int64"), np.asarray(entry["last"], dtype="int64")
-    if (start is not None and end is not None and start > end) or \
-            (start is not None and start > np.datetime64(int(last[-1]), "ns")) or \
-            (end is not None and end < np.datetime64(int(first[0]), "ns")):
-        return None
     bounds = pd.DatetimeIndex(np.column_stack([first, last]).ravel().view("datetime64[ns]"))
     inside = bounds.slice_indexer(*_given(start_given, start, end_given, end))
     a, b = inside.start or 0, len(bounds) if inside.stop is None else inside.stop

@@ -16,7 +16,7 @@ import xarray as xr
 import zarr
 
 from .archive import BRANCH, CATALOG, Archive
-from .layout import TIME_INDEX, TIME_UNITS, coverage
+from .layout import TIME_UNITS, coverage, time_index_entry
 from .merge import PROVENANCE, read_provenance
 from .store_lock import store_lock
 
@@ -56,10 +56,10 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
     start = end = None
     intervals: list[list[str]] = []
     if time_axis and ds.sizes[time_axis]:
-        indexed = (attrs.get(TIME_INDEX) or {}).get(time_axis) or {}
         # the writer's coverage of the axis it wrote; a group written before there was one: from the axis
-        intervals = indexed["coverage"] if indexed.get("records") == ds.sizes[time_axis] and "coverage" in indexed \
-            else coverage(_times(ds.variables[time_axis]))
+        indexed = time_index_entry(attrs, time_axis, ds.sizes[time_axis],
+                                   ds.variables[time_axis].encoding.get("chunks", (None,))[0])
+        intervals = indexed["coverage"] if indexed else coverage(_times(ds.variables[time_axis]))
         if intervals:
             start, end = intervals[0][0], intervals[-1][1]
     variables = [

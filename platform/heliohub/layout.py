@@ -97,6 +97,19 @@ def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
             "coverage": coverage(times)}
 
 
+def time_index_entry(attrs: Any, dim: str, records: int, chunk: Any) -> dict[str, Any] | None:
+    """The group's :data:`TIME_INDEX` entry of ``dim`` when it describes that axis as stored (``records`` values
+    in chunks of ``chunk``, one first and one last time per chunk); None otherwise (no index, or one written by
+    something that did not keep it): read the axis itself."""
+    entry = (attrs.get(TIME_INDEX) or {}).get(dim)
+    if not isinstance(entry, dict) or not records or not chunk or entry.get("records") != records \
+            or entry.get("chunk") != chunk:
+        return None
+    count = -(-records // chunk)
+    fits = all(isinstance(entry.get(k), list) and len(entry[k]) == count for k in ("first", "last"))
+    return entry if fits and isinstance(entry.get("coverage"), list) else None
+
+
 def _compressor(dtype: np.dtype) -> Any:
     if dtype.kind in "OUST":
         return ZstdCodec(level=3)
