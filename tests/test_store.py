@@ -119,7 +119,6 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
                                                                            monkeypatch):
     monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # chunks and writes that straddle the files
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
-    monkeypatch.setattr(merge, "_BLOCK_BYTES", 3 * 8192)
 
     def not_merged_in_memory(datasets):
         raise AssertionError("consecutive files were merged in memory")
@@ -133,6 +132,19 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
+
+
+def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path, cef_headers):
+    # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a CLI ingest
+    first, second, third = fgm_parts(tmp_path / "parts", 3)
+    script = ("import json, sys, heliohub; headers = json.loads(sys.argv[1]); "
+              "a = heliohub.ingest(sys.argv[2:4], sys.argv[5], include_paths=headers, progress=False); "
+              "b = heliohub.ingest([sys.argv[4]], sys.argv[5], include_paths=headers, progress=False); "
+              "print(a.ok and b.ok, 'dask.array' in sys.modules)")
+    arguments = [json.dumps(cef_headers), str(first), str(second), str(third), str(tmp_path / "store")]
+    result = subprocess.run([sys.executable, "-c", script, *arguments], capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.split() == ["True", "False"]
 
 
 def test_shuffled_and_repeated_input_gives_the_identical_store(tmp_path, cef_headers):

@@ -60,13 +60,13 @@ _MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
 def coverage(times: np.ndarray) -> list[list[str]]:
     """When a dataset has data: intervals of records, cut where the step between records is more than five times
     the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
-    values = times.astype("datetime64[ns]", copy=False)
-    missing = np.isnat(values)
-    stamps = (values[~missing] if missing.any() else values).view("int64")
+    stamps = times.astype("datetime64[ns]", copy=False).view("int64")
+    if stamps.size and stamps.min() == _NAT:  # NaT is int64's minimum (a minimum allocates no mask)
+        stamps = stamps[stamps != _NAT]
     if not stamps.size:
         return []
     steps = np.diff(stamps)
-    if (steps < 0).any():  # a stored time axis is sorted already
+    if steps.size and steps.min() < 0:  # a stored time axis is sorted already
         stamps = np.sort(stamps)
         steps = np.diff(stamps)
     # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
@@ -88,9 +88,10 @@ def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
     if not stamps.size:
         return None
     starts = np.arange(0, stamps.size, chunk)
-    nat = stamps == _NAT
     last = np.maximum.reduceat(stamps, starts)  # NaT is int64's minimum: a maximum leaves it out
-    first = np.minimum.reduceat(np.where(nat, np.iinfo(np.int64).max, stamps) if nat.any() else stamps, starts)
+    first = np.minimum.reduceat(stamps, starts)
+    if (first == _NAT).any():  # chunks holding NaT: their earliest time without it
+        first = np.minimum.reduceat(np.where(stamps == _NAT, np.iinfo(np.int64).max, stamps), starts)
     if (last == _NAT).any() or (first[1:] < last[:-1]).any():
         return None
     return {"chunk": int(chunk), "records": int(stamps.size), "first": first.tolist(), "last": last.tolist(),
@@ -125,7 +126,8 @@ def encode_times(ds: xr.Dataset) -> xr.Dataset:
         if variable.dtype.kind == "M":
             values = np.asarray(variable.values).astype("datetime64[ns]", copy=False).view("int64")
             replaced[name] = xr.Variable(variable.dims, values,
-                                         {**variable.attrs, "units": TIME_UNITS, "calendar": CALENDAR})
+                                         {**variable.attrs, "units": TIME_UNITS, "calendar": CALENDAR},
+                                         fastpath=True)  # plain int64: xarray's checks would import dask.array
     if not replaced:
         return ds
     return ds.assign_coords({n: v for n, v in replaced.items() if n in ds.coords}).assign(

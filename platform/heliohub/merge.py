@@ -8,16 +8,20 @@ Records of a replaced file version are removed over that file's span before the 
 
 from __future__ import annotations
 
-import concurrent.futures
+import asyncio
 import itertools
 import json
 import os
+from collections import defaultdict
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 import zarr
+from zarr.core.buffer import default_buffer_prototype
+from zarr.core.codec_pipeline import fill_value_or_default
+from zarr.core.sync import sync
 
 from .layout import TIME_INDEX, TIME_UNITS, encode_times, encoding, record_dims, time_bounds, time_chunk_index
 
@@ -120,15 +124,16 @@ def combine(datasets: list[xr.Dataset]) -> xr.Dataset:
     parts = {}
     for dim in axes:
         # One numpy concatenation per variable: xr.concat of a year of daily files costs 2-3x more (it builds,
-        # aligns and copies an xarray object per file).
+        # aligns and copies an xarray object per file). The readers' values are plain numpy arrays in heliohub's
+        # convention already: xarray's fastpath (its checks would import dask.array).
         variables = {
             name: xr.Variable(variable.dims, np.concatenate([d.variables[name].values for d in datasets])
-                              if len(datasets) > 1 else variable.values, variable.attrs)
+                              if len(datasets) > 1 else variable.values, variable.attrs, fastpath=True)
             for name, variable in first.variables.items() if variable.dims and variable.dims[0] == dim}
         origins = np.repeat(np.arange(len(datasets), dtype=np.int32), [d.sizes[dim] for d in datasets])
         coords = {name: v for name, v in variables.items() if name in first.coords}
         data_vars = {name: v for name, v in variables.items() if name not in coords}
-        joined = xr.Dataset({**data_vars, origin(dim): xr.Variable((dim,), origins)}, coords=coords)
+        joined = xr.Dataset({**data_vars, origin(dim): xr.Variable((dim,), origins, fastpath=True)}, coords=coords)
         parts[dim] = sorted_unique(joined, dim)
     fixed = first.drop_vars([n for n, v in first.variables.items() if v.dims and v.dims[0] in axes])
     merged = xr.merge([fixed, *parts.values()], compat="override", join="outer", combine_attrs="override")
@@ -186,19 +191,15 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b))
 
 
-_BLOCK_BYTES = 32 << 20
-"""Values written per Zarr call when a new dataset is streamed from its files (several chunks, encoded in
-parallel by Zarr)."""
-
-
 def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> None:
     """The first write of a dataset (a batch's datasets, oldest file first) into an empty group.
 
     When the files' records, one file after the other, are already time-sorted with no repeated time along the
     one record axis and every record variable is numeric (the usual batch of consecutive files), xarray writes
-    the first file and the other files' values are written chunk by chunk from slices of their own arrays:
-    merging the batch in memory first copies every value once more, which cost as much as reading the files
-    (most of it the kernel mapping the fresh memory). Otherwise the batch is merged in memory (:func:`combine`).
+    the first file (creating the arrays) and then every chunk is written whole from slices of the files' own
+    arrays (:func:`set_whole_chunks`): merging the batch in memory first copies every value once more, which cost
+    as much as reading the files (most of it the kernel mapping the fresh memory). Otherwise the batch is merged
+    in memory (:func:`combine`).
     """
     first = datasets[0]
     axes = record_dims(first)
@@ -224,30 +225,74 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> 
                                                     zarr_format=3, write_empty_chunks=True)
     group = zarr.open_group(store, mode="r+")
     offsets = np.concatenate([[0], np.cumsum([d.sizes[dim] for d in datasets])])
-
-    def write(name: str) -> None:
-        # Chunks of nothing but the fill value are written too (here and in every write of ours): Zarr's check
-        # for them doubles the cost of its write path on measured data, and they compress to almost nothing.
+    begin, total = int(offsets[1]), int(offsets[-1])
+    whole: list[tuple[zarr.Array, int, list[np.ndarray]]] = []
+    for name in along:
+        # Chunks of nothing but the fill value are written too (here, in set_whole_chunks and in every write of
+        # ours): Zarr's check for them doubles the cost of its write path on measured data, and they compress to
+        # almost nothing.
         array = group[name].with_config({"write_empty_chunks": True})
-        total = int(offsets[-1])
         array.resize((total, *array.shape[1:]))
         values = ([_encoded_times(d.variables[dim].values, array.attrs) for d in datasets] if name == dim
                   else [d.variables[name].values for d in datasets])
-        record_bytes = array.dtype.itemsize * int(np.prod(array.shape[1:], dtype=np.int64))
-        step = array.chunks[0] * max(1, _BLOCK_BYTES // max(1, record_bytes * array.chunks[0]))
-        buffer = np.empty((min(step, total), *array.shape[1:]), dtype=array.dtype)
-        begin = int(offsets[1])
-        while begin < total:
-            end = min(total, (begin // step + 1) * step)  # blocks end on chunk boundaries
-            files = range(int(np.searchsorted(offsets, begin, side="right")) - 1,
-                          int(np.searchsorted(offsets, end, side="left")))
-            parts = [values[i][max(0, begin - offsets[i]):end - offsets[i]] for i in files]
-            array[begin:end] = np.concatenate(parts, out=buffer[:end - begin])
-            begin = end
 
-    # one variable per core: compression and Icechunk's writes let go of the GIL
-    with concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1) as pool:
-        list(pool.map(write, along))
+        def records(start: int, stop: int, values: list[np.ndarray] = values) -> list[np.ndarray]:
+            files = range(int(np.searchsorted(offsets, start, side="right")) - 1,
+                          int(np.searchsorted(offsets, stop, side="left")))
+            return [values[i][max(0, start - offsets[i]):stop - offsets[i]] for i in files]
+
+        chunk = array.chunks[0]
+        if array.chunks[1:] != array.shape[1:]:  # several chunks across a record (an empty axis)
+            array[begin:total] = np.concatenate(records(begin, total))
+            continue
+        # every chunk from the first one, whole: the first file's part of the first chunk is written again
+        whole += [(array, index, records(index * chunk, min(total, (index + 1) * chunk)))
+                  for index in range(-(-total // chunk))]
+    set_whole_chunks(whole)
+
+
+def set_whole_chunks(chunks: list[tuple[zarr.Array, int, list[np.ndarray]]]) -> None:
+    """Encode and store whole chunks, each given as (array, index along the first axis, its values in one or more
+    consecutive parts), for arrays held in one chunk along their other axes, with each array's own codecs. The
+    last chunk of an array may be given short: it is padded with the fill value, as Zarr pads it.
+
+    ``array[a:b] = values`` does this and more: it indexes every chunk of the selection, reads the chunks it
+    fills in part and merges each chunk into a new fill-valued array before encoding, which cost twice the CPU
+    of the encoding itself on a year of FGM data. Here the parts are copied into reused buffers and several
+    chunks are copied and encoded at once, in threads that let go of the GIL, at most two per core.
+    """
+    if not chunks:
+        return
+    prototype = default_buffer_prototype()
+    limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
+    free: dict[tuple[Any, ...], list[np.ndarray]] = defaultdict(list)
+
+    def assemble(spec: Any, parts: list[np.ndarray], buffer: np.ndarray) -> np.ndarray:
+        if len(parts) == 1 and parts[0].shape == spec.shape and parts[0].dtype == buffer.dtype \
+                and parts[0].flags.c_contiguous:
+            return parts[0]
+        filled = np.concatenate(parts, out=buffer[:sum(len(p) for p in parts)])
+        if len(filled) < len(buffer):
+            buffer[len(filled):] = fill_value_or_default(spec)
+        return buffer
+
+    async def one(array: zarr.Array, index: int, parts: list[np.ndarray]) -> None:
+        inner = array.async_array
+        coords = (index, *[0] * (array.ndim - 1))
+        async with limit:
+            spec = inner.metadata.get_chunk_spec(coords, inner.config, prototype)
+            key = (spec.shape, array.dtype)
+            buffer = free[key].pop() if free[key] else np.empty(spec.shape, dtype=array.dtype)
+            block = await asyncio.to_thread(assemble, spec, parts, buffer)
+            [encoded] = await inner.codec_pipeline.encode([(prototype.nd_buffer.from_numpy_array(block), spec)])
+            await (inner.store_path / inner.metadata.encode_chunk_key(coords)).set(encoded)
+            if inner.codec_pipeline.bytes_bytes_codecs:  # else the stored bytes may be a view of the buffer
+                free[key].append(buffer)
+
+    async def every() -> None:
+        await asyncio.gather(*(one(*chunk) for chunk in chunks))
+
+    sync(every())
 
 
 def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals: dict[str, list[tuple[str, str]]],
@@ -275,7 +320,7 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
         begin = (min(starts) // chunk) * chunk
         tail = stored[names].isel({dim: slice(begin, None)})
         tail = tail.isel({dim: ~remove[begin:]}).load()
-        tail = tail.assign({origin(dim): (dim, np.full(tail.sizes[dim], -1))})
+        tail = tail.assign({origin(dim): xr.Variable((dim,), np.full(tail.sizes[dim], -1), fastpath=True)})
         merged = tail if incoming is None else sorted_unique(
             xr.concat([tail, incoming], dim=dim, data_vars="all", coords="minimal", compat="override",
                       join="override", combine_attrs="override"), dim)
