@@ -178,21 +178,43 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()  # hashlib lets go of the GIL on large buffers
 
 
-def load(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
-         storage_options: dict[str, Any] | None = None) -> _Loaded | FileResult:
-    """Read one file for ingest, or say why it is refused. Runs on Dask workers too."""
+@dataclass
+class _Parsed:
+    """A file read for ingest whose checksum may still be being computed on another core."""
+
+    path: str
+    name: str
+    dataset_id: str
+    dataset: xr.Dataset
+    checksum: concurrent.futures.Future[str]
+
+    def loaded(self) -> _Loaded:
+        key, version = _identity(self.name)
+        version = version or str(self.dataset.attrs.get("file_version") or self.dataset.attrs.get("dataset_version")
+                                 or "")
+        entry = FileEntry(file=self.name, key=key, version=version, checksum=self.checksum.result(),
+                          records=int(self.dataset.sizes.get("time", 0)), spans=spans_of(self.dataset))
+        return _Loaded(self.path, entry, self.dataset_id, self.dataset)
+
+
+def parse(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
+          storage_options: dict[str, Any] | None = None) -> _Parsed | FileResult:
+    """Read one file for ingest, its checksum computed on another core meanwhile, or say why it is refused."""
     try:
         source = read_source(path, **(storage_options or {}))
-        checksum = _checksums(os.getpid()).submit(_sha256, source.data)  # on another core while the file is parsed
+        checksum = _checksums(os.getpid()).submit(_sha256, source.data)
         ds = reader_for(source).read(source, include_paths=include_paths)
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
     except HeliohubError as error:
         return FileResult(path, "refused", dataset_id, str(error))
-    key, version = _identity(source.name)
-    version = version or str(ds.attrs.get("file_version") or ds.attrs.get("dataset_version") or "")
-    entry = FileEntry(file=source.name, key=key, version=version, checksum=checksum.result(),
-                      records=int(ds.sizes.get("time", 0)), spans=spans_of(ds))
-    return _Loaded(path, entry, target, ds)
+    return _Parsed(path, source.name, target, ds, checksum)
+
+
+def load(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
+         storage_options: dict[str, Any] | None = None) -> _Loaded | FileResult:
+    """Read one file for ingest, or say why it is refused. Runs on Dask workers too."""
+    parsed = parse(path, include_paths, dataset_id, storage_options)
+    return parsed.loaded() if isinstance(parsed, _Parsed) else parsed
 
 
 def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive | None = None, *,
@@ -259,7 +281,10 @@ def progress_bar(items: list[Any], progress: bool | None, unit: str) -> Iterable
 def _load_all(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
               client: Any, progress: bool | None) -> list[_Loaded | FileResult]:
     if client is None:
-        return [load(f, headers, dataset_id, storage_options) for f in progress_bar(files, progress, "files")]
+        # Every file is parsed before any checksum is waited for: waiting for each file's checksum before parsing
+        # the next cost 0.07-0.2 s of the 0.45 s a year of daily FGM files takes to parse (bench_store.py).
+        parsed = [parse(f, headers, dataset_id, storage_options) for f in progress_bar(files, progress, "files")]
+        return [item.loaded() if isinstance(item, _Parsed) else item for item in parsed]
     from dask.distributed import as_completed
 
     futures = client.map(load, files, include_paths=headers, dataset_id=dataset_id,
