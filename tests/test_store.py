@@ -360,3 +360,65 @@ def test_the_time_index_gives_each_chunks_earliest_and_latest_time_or_nothing():
     assert entry["coverage"] == [["2001-01-01T00:00:00.000000000", "2001-01-01T00:03:00.000000000"]]
     assert layout.time_chunk_index(times, 2) is None  # the last chunk holds only NaT
     assert layout.time_chunk_index(times[[3, 0, 1, 2]], 2) is None  # chunks overlap: read the axis whole
+
+
+def _coverage_of_the_whole_axis(times: np.ndarray) -> list[list[str]]:
+    """The coverage's definition, computed on the whole axis at once (as layout.coverage did before it scanned
+    the axis part by part): the oracle for the test below."""
+    stamps = times.astype("datetime64[ns]").view("int64")
+    stamps = np.sort(stamps[stamps != np.iinfo(np.int64).min])
+    if not stamps.size:
+        return []
+    steps = np.diff(stamps)
+    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
+    breaks = np.flatnonzero(steps > max(5 * usual, 60e9))
+    if breaks.size >= layout.COVERAGE_INTERVALS:
+        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(layout.COVERAGE_INTERVALS - 1):]])
+    firsts, lasts = np.concatenate([[0], breaks + 1]), np.concatenate([breaks, [stamps.size - 1]])
+    return [[str(stamps.view("datetime64[ns]")[a]), str(stamps.view("datetime64[ns]")[b])]
+            for a, b in zip(firsts, lasts, strict=True)]
+
+
+def _index_of_the_whole_axis(times: np.ndarray, chunk: int) -> dict | None:
+    """The time index's definition, computed on the whole axis at once: the oracle for the test below."""
+    stamps = times.astype("datetime64[ns]").view("int64")
+    if not stamps.size:
+        return None
+    nat = np.iinfo(np.int64).min
+    starts = np.arange(0, stamps.size, chunk)
+    first = np.minimum.reduceat(np.where(stamps == nat, np.iinfo(np.int64).max, stamps), starts)
+    last = np.maximum.reduceat(stamps, starts)
+    if (last == nat).any() or (first[1:] < last[:-1]).any():
+        return None
+    return {"chunk": chunk, "records": stamps.size, "first": first.tolist(), "last": last.tolist(),
+            "coverage": _coverage_of_the_whole_axis(times)}
+
+
+def test_the_time_index_of_an_axis_in_parts_is_the_index_of_the_whole_axis(monkeypatch):
+    # The writer gives the axis as its files' arrays (no concatenated copy); any cut must give the same entry.
+    # Real axes (FGM with its gaps, EPD) and small ones made here for what no real file has: NaT, disorder, and
+    # more gaps than the catalog keeps.
+    fgm = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS]).time.values
+    epd = heliohub.read_file(shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")).time.values
+    start = np.datetime64("2001-01-01", "ns")
+    steps = np.full((3000, 4), 4)
+    steps[:, 3] = 120 + np.arange(3000) * 37 % 5000  # 3 000 gaps of 2-85 minutes, some of one length
+    gappy = start + np.cumsum(steps.ravel()).astype("timedelta64[s]").astype("timedelta64[ns]")
+    with_nat, nat_first, nat_tail = fgm.copy(), fgm.copy(), fgm.copy()
+    with_nat[[0, 17, 5000, 14771]] = nat_first[0] = nat_tail[-1500:] = np.datetime64("NaT")
+    disordered = np.concatenate([fgm[7000:], fgm[:7000]])
+    back_at_an_edge = np.concatenate([fgm[999:1998], fgm[:999]])  # out of order where a block of 999 ends
+    monkeypatch.setattr(layout, "_SCAN", 999)  # the coverage's blocks: many, their edges on gaps too
+    rng = np.random.default_rng(3)
+    for times in (fgm, epd, gappy, with_nat, nat_first, nat_tail, disordered, back_at_an_edge, fgm[:1], fgm[:0]):
+        expected_coverage = _coverage_of_the_whole_axis(times)
+        assert layout.coverage(times) == expected_coverage
+        for chunk in (1000, 4096, 1 << 19):
+            whole = layout.time_chunk_index(times, chunk)
+            assert whole == _index_of_the_whole_axis(times, chunk)
+            for _ in range(3):
+                cuts = np.sort(rng.integers(0, times.size + 1, size=rng.integers(1, 40)))
+                parts = np.split(times, cuts)  # empty parts included
+                assert layout.time_chunk_index(parts, chunk) == whole
+                assert layout.coverage(parts) == expected_coverage
+    assert len(layout.coverage(gappy)) == layout.COVERAGE_INTERVALS  # the 999 largest gaps kept

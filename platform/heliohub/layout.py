@@ -16,6 +16,7 @@ re-measures them). In short:
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -57,44 +58,103 @@ _GAP_FACTOR = 5
 _MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
 
 
-def coverage(times: np.ndarray) -> list[list[str]]:
+Times = np.ndarray | Sequence[np.ndarray]
+"""A time axis, whole or as its consecutive parts (the files of a batch; the kept and the new records of a merge):
+scanned block by block, so no whole-axis temporary is made (a year of 4 s data is 63 MB of times, and on these
+machines fresh memory cost more than the arithmetic on it: up to 0.17 s of a year's ingest)."""
+_SCAN = 1 << 19
+"""Values the coverage scans at once."""
+
+
+def pieces(parts: Sequence[np.ndarray], offsets: np.ndarray, start: int, stop: int) -> list[np.ndarray]:
+    """The slices of consecutive ``parts`` (part i holding records ``offsets[i]`` on) that hold records ``start``
+    to ``stop``."""
+    first = int(np.searchsorted(offsets, start, side="right")) - 1
+    last = int(np.searchsorted(offsets, stop, side="left"))
+    return [parts[i][max(0, start - offsets[i]):stop - offsets[i]] for i in range(first, last)]
+
+
+def _parts(times: Times) -> tuple[list[np.ndarray], np.ndarray]:
+    """The axis as int64 nanoseconds in its non-empty parts, and where each part starts (and the axis ends)."""
+    parts = [stamps for part in ([times] if isinstance(times, np.ndarray) else times)
+             if (stamps := part.astype("datetime64[ns]", copy=False).view("int64")).size]
+    return parts, np.cumsum([0] + [p.size for p in parts])
+
+
+def _blocks(parts: list[np.ndarray], offsets: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarray]]:
+    """The axis in blocks of ``size`` values (the last one shorter), each with its first record's position: a
+    view where the block lies in one part, else a copy into one buffer that the next block reuses."""
+    buffer = None
+    for start in range(0, int(offsets[-1]), size):
+        stop = min(int(offsets[-1]), start + size)
+        held = pieces(parts, offsets, start, stop)
+        if len(held) == 1:
+            yield start, held[0]
+            continue
+        buffer = np.empty(size, np.int64) if buffer is None else buffer
+        yield start, np.concatenate(held, out=buffer[:stop - start])
+
+
+def _take(parts: list[np.ndarray], offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """The values at ascending ``positions`` along the axis."""
+    cuts = np.searchsorted(positions, offsets)
+    taken = [part[positions[a:b] - offset]
+             for part, offset, a, b in zip(parts, offsets, cuts[:-1], cuts[1:], strict=False) if b > a]
+    return np.concatenate(taken) if taken else np.empty(0, np.int64)
+
+
+def coverage(times: Times) -> list[list[str]]:
     """When a dataset has data: intervals of records, cut where the step between records is more than five times
     the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
-    stamps = times.astype("datetime64[ns]", copy=False).view("int64")
-    if stamps.size and stamps.min() == _NAT:  # NaT is int64's minimum (a minimum allocates no mask)
-        stamps = stamps[stamps != _NAT]
-    if not stamps.size:
+    parts, offsets = _parts(times)
+    steps = int(offsets[-1]) - 1
+    if steps < 0:
         return []
-    steps = np.diff(stamps)
-    if steps.size and steps.min() < 0:  # a stored time axis is sorted already
-        stamps = np.sort(stamps)
-        steps = np.diff(stamps)
     # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
-    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
-    breaks = np.flatnonzero(steps > max(_GAP_FACTOR * usual, _MIN_GAP))
-    if breaks.size >= COVERAGE_INTERVALS:
-        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(COVERAGE_INTERVALS - 1):]])
-    firsts = np.concatenate([[0], breaks + 1])
-    lasts = np.concatenate([breaks, [stamps.size - 1]])
-    as_text = [str(t) for t in stamps.view("datetime64[ns]")[np.concatenate([firsts, lasts])]]
-    return [[as_text[i], as_text[i + len(firsts)]] for i in range(len(firsts))]
+    sample = np.arange(0, steps, max(1, steps // 100_000))
+    usual = float(np.median(_take(parts, offsets, sample + 1) - _take(parts, offsets, sample))) if steps else 0.0
+    limit = max(_GAP_FACTOR * usual, _MIN_GAP)
+    breaks = []
+    previous = None
+    for start, block in _blocks(parts, offsets, _SCAN):
+        gaps = np.diff(block)
+        if block.min() == _NAT or (gaps.size and gaps.min() < 0) or (previous is not None and block[0] < previous):
+            # NaT (int64's minimum) or records out of order: a stored axis has neither, but any axis is covered
+            stamps = np.concatenate(parts)
+            return coverage(np.sort(stamps[stamps != _NAT]))
+        if previous is not None and block[0] - previous > limit:
+            breaks.append(np.array([start - 1]))
+        breaks.append(np.flatnonzero(gaps > limit) + start)
+        previous = block[-1]
+    cuts = np.concatenate(breaks)
+    if cuts.size >= COVERAGE_INTERVALS:
+        widths = _take(parts, offsets, cuts + 1) - _take(parts, offsets, cuts)
+        cuts = np.sort(cuts[np.argsort(widths)[-(COVERAGE_INTERVALS - 1):]])
+    firsts = _take(parts, offsets, np.concatenate([[0], cuts + 1])).view("datetime64[ns]")
+    lasts = _take(parts, offsets, np.concatenate([cuts, [steps]])).view("datetime64[ns]")
+    return [[str(a), str(b)] for a, b in zip(firsts, lasts, strict=True)]
 
 
-def time_chunk_index(times: np.ndarray, chunk: int) -> dict[str, Any] | None:
+def time_chunk_index(times: Times, chunk: int) -> dict[str, Any] | None:
     """The :data:`TIME_INDEX` entry of a record axis stored in chunks of ``chunk`` values: each chunk's earliest
     and latest time (None when a chunk holds nothing but NaT, or chunks overlap in time: such an axis is read
     whole at open)."""
-    stamps = times.astype("datetime64[ns]", copy=False).view("int64")
-    if not stamps.size:
+    parts, offsets = _parts(times)
+    if not parts:
         return None
-    starts = np.arange(0, stamps.size, chunk)
-    last = np.maximum.reduceat(stamps, starts)  # NaT is int64's minimum: a maximum leaves it out
-    first = np.minimum.reduceat(stamps, starts)
-    if (first == _NAT).any():  # chunks holding NaT: their earliest time without it
-        first = np.minimum.reduceat(np.where(stamps == _NAT, np.iinfo(np.int64).max, stamps), starts)
-    if (last == _NAT).any() or (first[1:] < last[:-1]).any():
+    first, last = [], []
+    for _, block in _blocks(parts, offsets, chunk):
+        earliest = int(block.min())
+        if earliest == _NAT:  # NaT is int64's minimum: a maximum leaves it out, a minimum must be told to
+            known = block[block != _NAT]
+            if not known.size:  # a chunk of nothing but NaT
+                return None
+            earliest = int(known.min())
+        first.append(earliest)
+        last.append(int(block.max()))
+    if any(b < a for a, b in zip(last, first[1:], strict=False)):
         return None
-    return {"chunk": int(chunk), "records": int(stamps.size), "first": first.tolist(), "last": last.tolist(),
+    return {"chunk": int(chunk), "records": int(offsets[-1]), "first": first, "last": last,
             "coverage": coverage(times)}
 
 
