@@ -15,15 +15,21 @@ DATA = Path(os.environ.get("HELIOHUB_BENCH_DATA", ROOT / ".data"))
 RESULTS = ROOT / "results"
 
 
-def median_seconds(*functions: Callable[[], object], repeat: int = 5) -> list[float]:
-    """Median wall time of each function, run in alternation so that machine noise hits them alike."""
-    times: list[list[float]] = [[] for _ in functions]
+def timed_runs(*functions: Callable[[], object], repeat: int = 5) -> list[list[tuple[float, float]]]:
+    """The wall and CPU seconds (this process's, all its threads) of every run of each function, run in
+    alternation so that machine noise hits them alike."""
+    runs: list[list[tuple[float, float]]] = [[] for _ in functions]
     for _ in range(repeat):
         for index, function in enumerate(functions):
-            start = time.perf_counter()
+            cpu, start = time.process_time(), time.perf_counter()
             function()
-            times[index].append(time.perf_counter() - start)
-    return [statistics.median(t) for t in times]
+            runs[index].append((time.perf_counter() - start, time.process_time() - cpu))
+    return runs
+
+
+def median_seconds(*functions: Callable[[], object], repeat: int = 5) -> list[float]:
+    """Median wall time of each function, run in alternation so that machine noise hits them alike."""
+    return [statistics.median(wall for wall, _ in runs) for runs in timed_runs(*functions, repeat=repeat)]
 
 
 def machine() -> dict[str, object]:

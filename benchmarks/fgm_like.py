@@ -82,15 +82,16 @@ def _source_arrays() -> dict[str, np.ndarray]:
     return _SOURCE
 
 
-def write_daily_cdfs(folder: Path, days: int, spacecraft: str = "C4") -> list[Path]:
-    """One CDF per day in the layout of the archive's FGM CDFs (CDF_EPOCH times, the same variable names)."""
+def write_daily_cdfs(folder: Path, days: int, spacecraft: str = "C4", first_day: int = 0) -> list[Path]:
+    """One CDF per day, days ``first_day`` to ``first_day + days``, in the layout of the archive's FGM CDFs (CDF_EPOCH
+    times, the same variable names)."""
     import cdflib
     from cdflib.cdfwrite import CDF as CdfWriter
 
     folder.mkdir(parents=True, exist_ok=True)
     dataset = f"{spacecraft}_CP_FGM_SPIN"
     paths = []
-    for day in range(days):
+    for day in range(first_day, first_day + days):
         arrays = daily_arrays(day)
         first = str(arrays["time"][0].astype("datetime64[s]")).replace("-", "").replace(":", "").replace("T", "_")
         path = folder / f"{dataset}__{first}_V01.cdf"

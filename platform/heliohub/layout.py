@@ -1,6 +1,6 @@
 """How a dataset is laid out in Zarr: chunking along time, the time coordinate, compression.
 
-The choices and the measurements behind them are in ``docs/store-layout.md`` (``benchmarks/bench_layout.py``
+The choices and the measurements behind them are in ``docs/store-layout.md`` (``benchmarks/bench_store.py``
 re-measures them). In short:
 
 * data variables are chunked along their record axis to about ``CHUNK_BYTES`` of raw values per chunk (whole
