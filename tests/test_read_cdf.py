@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 
@@ -12,6 +13,8 @@ from cdflib.cdfwrite import CDF as CdfWriter
 
 import heliohub
 from heliohub.errors import FileReadError, UnknownFormatError
+from heliohub.readers import reader_for
+from heliohub.sources import read_source
 
 from .conftest import shared
 
@@ -194,3 +197,15 @@ def test_damaged_copies_never_crash_the_process():
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert result.stdout.strip() == "survived", result.stderr[-2000:]
+
+
+def test_a_read_keeps_none_of_the_files_bytes():
+    # pycdfpp's lazy loading kept a file's bytes for as long as any of its arrays lived: twice the memory of the
+    # data, for every file an ingest holds
+    source = read_source(shared("cluster", "cdf", CLUSTER_CDF[0][0]))
+    before = sys.getrefcount(source.data)
+    ds = reader_for(source).read(source)
+    gc.collect()
+    after = sys.getrefcount(source.data)  # outside the assert: pytest's rewriting of it holds one more reference
+    assert after == before
+    assert ds.sizes["time"] == CLUSTER_CDF[0][2] and np.isfinite(ds["B_mag__C1_CP_FGM_SPIN"].values).any()
