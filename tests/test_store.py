@@ -134,6 +134,32 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
     assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
 
 
+def test_files_after_the_stored_records_are_streamed_in_as_a_merge_would_write_them(tmp_path, cef_headers,
+                                                                                    monkeypatch):
+    # A daily ingest, and every batch after the first of a long one: records later than every stored one are
+    # written chunk by chunk from the files' own arrays (the stored last chunk read back), not merged in memory.
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # chunks that straddle the files and the batches
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    parts = fgm_parts(tmp_path / "parts", 6)
+    batches = ([parts[0], parts[1]], [parts[2]], [parts[3], parts[4]], [parts[5]])
+    with monkeypatch.context() as merging:
+        merging.setattr(merge, "_after_the_end", lambda *arguments: False)
+        for batch in batches:
+            assert ingest(batch, tmp_path / "merged", include_paths=cef_headers, progress=False).ok
+
+    def not_merged_in_memory(datasets):
+        raise AssertionError("files after the stored records were merged in memory")
+
+    monkeypatch.setattr(merge, "combine", not_merged_in_memory)
+    for batch in batches:
+        assert ingest(batch, tmp_path / "streamed", include_paths=cef_headers, progress=False).ok
+    assert_same_contents(contents(tmp_path / "streamed"), contents(tmp_path / "merged"))
+    stored = open_stored(tmp_path / "streamed", "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+
+
 def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path, cef_headers):
     # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a CLI ingest
     first, second, third = fgm_parts(tmp_path / "parts", 3)

@@ -37,7 +37,6 @@ from .merge import (
     FileEntry,
     Incompatible,
     check_compatible,
-    combine,
     merge_into,
     newer,
     provenance_attr,
@@ -389,10 +388,9 @@ def _merge(session: icechunk.Session, dataset_id: str,
     if stored is None:
         write_new(session.store, [i.dataset for i in accepted], attrs)
     else:
-        new = combine([i.dataset for i in accepted])
         variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
                           if attrs_source is not None else None)
-        merge_into(session.store, stored, new, dict(removals), attrs, variable_attrs)
+        merge_into(session.store, stored, [i.dataset for i in accepted], dict(removals), attrs, variable_attrs)
     return results, touched
 
 

@@ -205,24 +205,15 @@ def _equal(a: Any, b: Any) -> bool:
 def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> None:
     """The first write of a dataset (a batch's datasets, oldest file first) into an empty group.
 
-    When the files' records, one file after the other, are already time-sorted with no repeated time along the
-    one record axis and every record variable is numeric (the usual batch of consecutive files), xarray creates
-    the group and its arrays from the first file cut to no records (half the cost of writing its records) and
-    then every chunk is written whole from slices of the files' own arrays (:func:`set_whole_chunks`): merging
-    the batch in memory first copies every value once more, which cost as much as reading the files (most of it
-    the kernel mapping the fresh memory). Otherwise the batch is merged in memory (:func:`combine`).
+    Consecutive files (:func:`consecutive`: the usual batch) are streamed: xarray creates the group and its arrays
+    from the first file cut to no records (half the cost of writing its records) and every chunk is then written
+    whole from slices of the files' own arrays (:func:`stream_after`): merging the batch in memory first copies
+    every value once more, which cost as much as reading the files (most of it the kernel mapping the fresh
+    memory). Otherwise the batch is merged in memory (:func:`combine`).
     """
     first = datasets[0]
     axes = record_dims(first)
-    dim = axes[0] if len(axes) == 1 else None
-    along = [name for name, v in first.variables.items() if dim and v.dims and v.dims[0] == dim]
-    streamable = (len(datasets) > 1 and dim is not None and all(d.sizes[dim] for d in datasets)
-                  and all(first.variables[n].dtype.kind in "fiu" for n in along if n != dim))
-    if streamable:  # sorted within each file and from one file to the next (NaT compares False)
-        times = [d.variables[dim].values for d in datasets]
-        streamable = all(bool((t[1:] > t[:-1]).all()) for t in times) and all(
-            bool(a[-1] < b[0]) for a, b in itertools.pairwise(times)) and not np.isnat(times[0][0])
-    if not streamable:
+    if len(axes) != 1 or len(datasets) < 2 or not consecutive(datasets, axes[0]):
         ds = combine(datasets)
         ds = ds.drop_vars([origin(d) for d in record_dims(ds)], errors="ignore")
         plan = encoding(ds)
@@ -230,29 +221,52 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> 
         encode_times(ds).assign_attrs(attrs).to_zarr(store, mode="w", encoding=plan, consolidated=False,
                                                      zarr_format=3, write_empty_chunks=True)
         return
+    (dim,) = axes
     plan = encoding(first)
-    attrs = with_time_index(attrs, {dim: (times, plan[dim]["chunks"][0])})
+    attrs = with_time_index(attrs, {dim: ([d.variables[dim].values for d in datasets], plan[dim]["chunks"][0])})
     encode_times(first.isel({dim: slice(0, 0)})).assign_attrs(attrs).to_zarr(
         store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
-    group = zarr.open_group(store, mode="r+")
-    offsets = np.concatenate([[0], np.cumsum([d.sizes[dim] for d in datasets])])
-    total = int(offsets[-1])
+    stream_after(zarr.open_group(store, mode="r+"), datasets, dim)
+
+
+def consecutive(datasets: list[xr.Dataset], dim: str) -> bool:
+    """Whether the files' records along ``dim``, one file after the other, are time-sorted with no repeated or
+    missing time, none of the files is empty, and every variable along ``dim`` is numeric: such files are
+    streamed into the store chunk by chunk rather than merged."""
+    along = [name for name, v in datasets[0].variables.items() if v.dims and v.dims[0] == dim]
+    if not all(d.sizes.get(dim) for d in datasets) or any(
+            datasets[0].variables[n].dtype.kind not in "fiu" for n in along if n != dim):
+        return False
+    times = [d.variables[dim].values for d in datasets]  # NaT compares False: sorted means none either
+    return not np.isnat(times[0][0]) and all(bool((t[1:] > t[:-1]).all()) for t in times) and all(
+        bool(a[-1] < b[0]) for a, b in itertools.pairwise(times))
+
+
+def stream_after(group: zarr.Group, datasets: list[xr.Dataset], dim: str) -> None:
+    """Write the records of ``datasets`` (:func:`consecutive`, later than every stored record) after the group's
+    records along ``dim``, every chunk whole from slices of the files' own arrays (:func:`set_whole_chunks`); an
+    array's stored last chunk, when partial, is read back and written whole again with the first new records."""
     whole: list[tuple[zarr.Array, int, list[np.ndarray]]] = []
-    for name in along:
+    for name, variable in datasets[0].variables.items():
+        if not variable.dims or variable.dims[0] != dim:
+            continue
         # Chunks of nothing but the fill value are written too (here, in set_whole_chunks and in every write of
         # ours): Zarr's check for them doubles the cost of its write path on measured data, and they compress to
         # almost nothing.
         array = group[name].with_config({"write_empty_chunks": True})
+        chunk, stored = array.chunks[0], array.shape[0]
+        begin = stored // chunk * chunk
+        values = [array[begin:stored]] if stored > begin else []
+        values += ([_encoded_times(d.variables[dim].values, array.attrs) for d in datasets] if name == dim
+                   else [d.variables[name].values for d in datasets])
+        offsets = np.cumsum([begin, *(len(v) for v in values)])
+        total = int(offsets[-1])
         array.resize((total, *array.shape[1:]))
-        values = ([_encoded_times(d.variables[dim].values, array.attrs) for d in datasets] if name == dim
-                  else [d.variables[name].values for d in datasets])
-
-        chunk = array.chunks[0]
         if array.chunks[1:] != array.shape[1:]:  # several chunks across a record (an empty axis)
-            array[:total] = np.concatenate(pieces(values, offsets, 0, total))
+            array[begin:total] = np.concatenate(pieces(values, offsets, begin, total))
             continue
         whole += [(array, index, pieces(values, offsets, index * chunk, min(total, (index + 1) * chunk)))
-                  for index in range(-(-total // chunk))]
+                  for index in range(begin // chunk, -(-total // chunk))]
     set_whole_chunks(whole)
 
 
@@ -300,16 +314,30 @@ def set_whole_chunks(chunks: list[tuple[zarr.Array, int, list[np.ndarray]]]) -> 
     sync(every())
 
 
-def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals: dict[str, list[tuple[str, str]]],
-               attrs: dict[str, Any], variable_attrs: dict[str, dict[str, Any]] | None) -> None:
-    """Merge ``new`` records into the stored group, after removing stored records in ``removals`` spans."""
+def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
+               removals: dict[str, list[tuple[str, str]]], attrs: dict[str, Any],
+               variable_attrs: dict[str, dict[str, Any]] | None) -> None:
+    """Merge the records of ``datasets`` (a batch's files, oldest first) into the stored group, after removing
+    stored records in ``removals`` spans.
+
+    Files that only add records after every stored one (:func:`consecutive`, the stored group's variables, no
+    removal: a daily ingest, or the next batch of a long one) are streamed in chunk by chunk
+    (:func:`stream_after`); otherwise the batch is combined in memory and merged from the first chunk it touches.
+    """
     group = zarr.open_group(store, mode="r+")
     axes = record_dims(stored)
+    if _after_the_end(stored, datasets, removals):
+        (dim,) = axes
+        stream_after(group, datasets, dim)
+        _publish(group, attrs, {dim: [stored[dim].values, *(d.variables[dim].values for d in datasets)]},
+                 variable_attrs)
+        return
+    new = combine(datasets)
     final_times: dict[str, Times] = {}
     for dim in axes:
         stored_times = final_times[dim] = stored[dim].values
         incoming = None
-        if new is not None and dim in new.dims:
+        if dim in new.dims:
             names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
             incoming = new[[*names, origin(dim)]]
         remove = np.zeros(stored_times.size, dtype=bool)
@@ -346,6 +374,28 @@ def merge_into(store: Any, stored: xr.Dataset, new: xr.Dataset | None, removals:
             if array.shape[0] > end:
                 array.resize((end, *array.shape[1:]))
         final_times[dim] = [stored_times[:begin], merged[dim].values]
+    _publish(group, attrs, final_times, variable_attrs)
+
+
+def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dict[str, list[tuple[str, str]]]) -> bool:
+    """Whether ``datasets`` only add records after every stored one, along the one record axis, with the stored
+    group's variables along it, and remove none (see :func:`merge_into`)."""
+    axes = record_dims(stored)
+    if len(axes) != 1 or any(removals.values()) or any(record_dims(d) != axes for d in datasets):
+        return False
+    (dim,) = axes
+    along = {name for name, v in stored.variables.items() if v.dims and v.dims[0] == dim}
+    if any({name for name, v in d.variables.items() if v.dims and v.dims[0] == dim} != along for d in datasets):
+        return False
+    stored_times = stored[dim].values
+    return consecutive(datasets, dim) and (not stored_times.size or bool(
+        stored_times[-1] < datasets[0].variables[dim].values[0]))
+
+
+def _publish(group: zarr.Group, attrs: dict[str, Any], final_times: dict[str, Times],
+             variable_attrs: dict[str, dict[str, Any]] | None) -> None:
+    """The group's attributes (with the time index of ``final_times``, its record axes as they now are) and,
+    when given, its variables' attributes."""
     group.attrs.clear()
     group.attrs.update(with_time_index(attrs, {d: (t, group[d].chunks[0]) for d, t in final_times.items()}))
     for name, values in (variable_attrs or {}).items():
