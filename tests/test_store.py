@@ -173,6 +173,37 @@ def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path,
     assert result.stdout.split() == ["True", "False"]
 
 
+def test_an_ingest_in_batches_gives_the_store_of_one_batch(tmp_path, cef_headers):
+    # Memory stays bounded whatever the number of files: what has been read is written once the files' arrays
+    # reach the batch size. One file per batch gives what one batch gives.
+    commits: list[str] = []
+    whole = ingest([SHARED_DATA], tmp_path / "whole", include_paths=cef_headers, progress=False,
+                   on_commit=commits.append)
+    assert sorted(commits) == whole.datasets
+    commits.clear()
+    batched = ingest([SHARED_DATA], tmp_path / "batched", include_paths=cef_headers, progress=False, batch_bytes=1,
+                     on_commit=commits.append)
+    assert commits.count("C4_CP_FGM_SPIN") == 2  # its CDF and its CEF file, in two batches
+    assert [(f.path, f.status, f.reason) for f in batched.files] == [(f.path, f.status, f.reason) for f in whole.files]
+    assert_same_contents(contents(tmp_path / "batched"), contents(tmp_path / "whole"))
+
+    def days_later(days: int):
+        def edit(line: bytes) -> bytes:
+            stamp, rest = line.split(b",", 1)
+            return f"{np.datetime64(stamp.decode().rstrip('Z')) + np.timedelta64(days, 'D')}Z,".encode() + rest
+        return edit
+
+    # the real 3-day file, and copies of it 3 and 6 days later: 0.7 MB of arrays each
+    files = [fgm_parts(tmp_path / f"later{days}", 1, edit=days_later(days))[0] for days in (0, 3, 6)]
+    cli = run_ingest(*map(str, files), "--archive", str(tmp_path / "cli"), "--batch-mb", "1", "--json",
+                     *[f"--include-path={p}" for p in cef_headers])
+    assert cli.returncode == 0, cli.stderr
+    assert cli.stderr.count("committed C4_CP_FGM_SPIN") == 2  # a batch of two files, then one
+    unchanged = run_ingest(*map(str, files), "--archive", str(tmp_path / "cli"), "--json",
+                           *[f"--include-path={p}" for p in cef_headers])
+    assert unchanged.returncode == 0 and "committed" not in unchanged.stderr  # nothing to commit
+
+
 def test_shuffled_and_repeated_input_gives_the_identical_store(tmp_path, cef_headers):
     parts = fgm_parts(tmp_path / "parts", 4)
     files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf")), *parts[:2]]
@@ -320,7 +351,9 @@ def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf"))]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
-        report = ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False)
+        # batches of about two files, handed on in the files' order whatever order the workers finish in
+        report = ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False,
+                        batch_bytes=400_000)
         workers = client.run(lambda: True)
     assert report.ok and len(workers) == 2
     ingest(files, tmp_path / "serial", include_paths=cef_headers, progress=False)

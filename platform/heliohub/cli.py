@@ -31,6 +31,9 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--quicklooks", nargs="?", const="1h,6h,24h", default=None, type=_periods, metavar="PERIODS",
                         help="pre-generate quicklooks for the windows the new records fall in (default periods: "
                         "1h,6h,24h), as the Cluster Science Archive does")
+    ingest.add_argument("--batch-mb", type=_positive, metavar="MB",
+                        help="write what has been read once the files' data in memory reach this many MB, and go "
+                        "on reading (default 512; memory use is a few times this, whatever the number of files)")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     fetch = commands.add_parser(
         "fetch", help="fetch datasets from an ESA archive (CSA, SOAR, SOHO, PROBA2), optionally into the store",
@@ -110,6 +113,12 @@ def _periods(text: str) -> list[str]:
         return parse_periods(text)
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _positive(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
+    return int(text)
 
 
 def _plot(args: argparse.Namespace) -> int:

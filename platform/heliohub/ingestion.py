@@ -8,11 +8,13 @@ and the rest still go in. The catalog entries of every dataset touched are then 
 
 from __future__ import annotations
 
+import collections
 import concurrent.futures
 import contextlib
 import functools
 import glob
 import hashlib
+import itertools
 import json
 import os
 import re
@@ -50,6 +52,10 @@ from .store_lock import store_lock
 
 DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
 WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
+BATCH_BYTES = 512 << 20
+"""How much data (the arrays of the files read, in memory) an ingest holds before it writes what it holds: an
+ingest of a whole archive reads and commits it batch by batch, in a few times this much memory whatever its size
+(measured in ``benchmarks/bench_store.py``; the chart's ingest job has 4 GiB)."""
 _VERSION = re.compile(r"^(?P<key>.+?)[_.-][Vv](?P<version>\d+)$")
 _RETRIES = 50
 
@@ -220,7 +226,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
            dataset_id: str | None = None, include_paths: list[str] | None = None,
            storage_options: dict[str, Any] | None = None, client: Any = None,
            progress: bool | None = None, on_commit: Callable[[str], None] | None = None,
-           quicklooks: list[str] | None = None) -> IngestReport:
+           quicklooks: list[str] | None = None, batch_bytes: int = BATCH_BYTES) -> IngestReport:
     """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
 
     Parameters
@@ -236,6 +242,9 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         fsspec options for reading input URLs.
     client:
         A ``dask.distributed.Client`` (local cluster or Dask Gateway): files are read in parallel on it.
+    batch_bytes:
+        Write what has been read once the files' arrays in memory reach this size, and go on (each dataset is
+        then committed once per batch): memory stays bounded whatever the number of files.
     progress:
         Show progress bars (default: when standard error is a terminal).
     on_commit:
@@ -249,18 +258,22 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
     files, found_headers = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
     headers = list(include_paths or []) + found_headers
     report = IngestReport(store.url)
-    loaded = _load_all(files, headers, dataset_id, storage_options, client, progress)
-    by_dataset: dict[str, list[_Loaded]] = defaultdict(list)
-    for item in loaded:
-        if isinstance(item, FileResult):
-            report.files.append(item)
-        else:
-            by_dataset[item.dataset_id].append(item)
-    for target in progress_bar(sorted(by_dataset), progress, "datasets"):
-        report.files.extend(ingest_dataset(store, target, by_dataset[target], quicklooks))
-        if on_commit is not None:
-            on_commit(target)
-    report.datasets = sorted(by_dataset)
+    touched: set[str] = set()
+    for batch in _batches(_read(files, headers, dataset_id, storage_options, client, progress), batch_bytes):
+        by_dataset: dict[str, list[_Loaded]] = defaultdict(list)
+        for item in batch:
+            if isinstance(item, FileResult):
+                report.files.append(item)
+            else:
+                by_dataset[item.dataset_id].append(item)
+        for target in progress_bar(sorted(by_dataset), progress, "datasets"):
+            results = ingest_dataset(store, target, by_dataset[target], quicklooks)
+            report.files.extend(results)
+            if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
+                on_commit(target)  # a commit was published: nothing is committed when no file goes in
+        touched.update(by_dataset)
+        del batch, by_dataset, item  # before the next batch is read
+    report.datasets = sorted(touched)
     if report.datasets:
         catalog.refresh(store, report.datasets)
     report.files.sort(key=lambda f: f.path)
@@ -268,30 +281,55 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
     return report
 
 
-def progress_bar(items: list[Any], progress: bool | None, unit: str) -> Iterable[Any]:
+def progress_bar(items: Iterable[Any], progress: bool | None, unit: str, total: int | None = None) -> Iterable[Any]:
     """``items``, with a progress bar on standard error when ``progress`` (None: when it is a terminal)."""
     if progress is False:
         return items
     from tqdm.auto import tqdm
 
-    return tqdm(items, unit=unit, disable=None if progress is None else not progress, file=sys.stderr)
+    return tqdm(items, unit=unit, total=total, disable=None if progress is None else not progress, file=sys.stderr)
 
 
-def _load_all(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
-              client: Any, progress: bool | None) -> list[_Loaded | FileResult]:
+def _read(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
+          client: Any, progress: bool | None) -> Iterator[_Parsed | _Loaded | FileResult]:
+    """Each file read for ingest, in the order given: here (each checksum still being computed on another core),
+    or on the Dask cluster, a few files per worker thread ahead of the one handed on (so that neither the cluster
+    nor this process holds more than a batch)."""
     if client is None:
-        # Every file is parsed before any checksum is waited for: waiting for each file's checksum before parsing
-        # the next cost 0.07-0.2 s of the 0.45 s a year of daily FGM files takes to parse (bench_store.py).
-        parsed = [parse(f, headers, dataset_id, storage_options) for f in progress_bar(files, progress, "files")]
-        return [item.loaded() if isinstance(item, _Parsed) else item for item in parsed]
-    from dask.distributed import as_completed
+        for path in progress_bar(files, progress, "files"):
+            yield parse(path, headers, dataset_id, storage_options)
+        return
 
-    futures = client.map(load, files, include_paths=headers, dataset_id=dataset_id,
-                         storage_options=storage_options, pure=False)
-    results = []
-    for future in progress_bar(list(as_completed(futures)), progress, "files"):
-        results.append(future.result())
-    return results
+    def on_cluster() -> Iterator[_Loaded | FileResult]:
+        waiting = iter(files)
+        running: collections.deque[Any] = collections.deque()
+        while True:
+            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+            running.extend(client.submit(load, path, include_paths=headers, dataset_id=dataset_id,
+                                         storage_options=storage_options, pure=False)
+                           for path in itertools.islice(waiting, max(0, max(8, 2 * threads) - len(running))))
+            if not running:
+                return
+            yield running.popleft().result()
+
+    yield from progress_bar(on_cluster(), progress, "files", total=len(files))
+
+
+def _batches(items: Iterator[_Parsed | _Loaded | FileResult],
+             batch_bytes: int) -> Iterator[list[_Loaded | FileResult]]:
+    """``items`` in batches of about ``batch_bytes`` of data each (a file larger than that is a batch of its own),
+    every checksum collected once its batch is read (waiting for each before parsing the next cost 0.07-0.2 s of
+    the 0.45 s a year of daily FGM files takes to parse: bench_store.py)."""
+    batch: list[_Parsed | _Loaded | FileResult] = []
+    held = 0
+    for item in items:
+        batch.append(item)
+        held += 0 if isinstance(item, FileResult) else item.dataset.nbytes
+        if held >= batch_bytes:
+            yield [i.loaded() if isinstance(i, _Parsed) else i for i in batch]
+            batch, held = [], 0
+    if batch:
+        yield [i.loaded() if isinstance(i, _Parsed) else i for i in batch]
 
 
 def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
@@ -385,11 +423,11 @@ def _merge(session: icechunk.Session, dataset_id: str,
     attrs[PROVENANCE] = provenance_attr(entries)
     if attrs_source is not None:
         attrs[VARIABLE_ORDER] = [str(name) for name in attrs_source.variables]
-    if stored is None:
-        write_new(session.store, [i.dataset for i in accepted], attrs)
+    variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
+                      if attrs_source is not None else None)
+    if stored is None:  # then the latest file is the attributes' source
+        write_new(session.store, [i.dataset for i in accepted], attrs, variable_attrs or {})
     else:
-        variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
-                          if attrs_source is not None else None)
         merge_into(session.store, stored, [i.dataset for i in accepted], dict(removals), attrs, variable_attrs)
     return results, touched
 
@@ -404,6 +442,7 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
         with _dask_client(args.dask, args.gateway_workers) as client:
             report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
                             client=client, progress=False if args.json else None, quicklooks=args.quicklooks,
+                            batch_bytes=args.batch_mb << 20 if args.batch_mb else BATCH_BYTES,
                             on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
                                                                file=sys.stderr, flush=True))
     except HeliohubError as error:  # the store, the inputs or the Dask cluster, named in the message

@@ -202,8 +202,10 @@ def _equal(a: Any, b: Any) -> bool:
     return bool(np.array_equal(a, b))
 
 
-def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> None:
-    """The first write of a dataset (a batch's datasets, oldest file first) into an empty group.
+def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any],
+              variable_attrs: dict[str, dict[str, Any]]) -> None:
+    """The first write of a dataset (a batch's datasets, oldest file first) into an empty group, with the group's
+    ``attrs`` and its variables' ``variable_attrs`` (the latest file's, as every later write takes them).
 
     Consecutive files (:func:`consecutive`: the usual batch) are streamed: xarray creates the group and its arrays
     from the first file cut to no records (half the cost of writing its records) and every chunk is then written
@@ -218,15 +220,26 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any]) -> 
         ds = ds.drop_vars([origin(d) for d in record_dims(ds)], errors="ignore")
         plan = encoding(ds)
         attrs = with_time_index(attrs, {d: (ds.variables[d].values, plan[d]["chunks"][0]) for d in record_dims(ds)})
-        encode_times(ds).assign_attrs(attrs).to_zarr(store, mode="w", encoding=plan, consolidated=False,
-                                                     zarr_format=3, write_empty_chunks=True)
+        encode_times(_attributed(ds, attrs, variable_attrs)).to_zarr(
+            store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
         return
     (dim,) = axes
     plan = encoding(first)
     attrs = with_time_index(attrs, {dim: ([d.variables[dim].values for d in datasets], plan[dim]["chunks"][0])})
-    encode_times(first.isel({dim: slice(0, 0)})).assign_attrs(attrs).to_zarr(
+    encode_times(_attributed(first.isel({dim: slice(0, 0)}), attrs, variable_attrs)).to_zarr(
         store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
     stream_after(zarr.open_group(store, mode="r+"), datasets, dim)
+
+
+def _attributed(ds: xr.Dataset, attrs: dict[str, Any], variable_attrs: dict[str, dict[str, Any]]) -> xr.Dataset:
+    """``ds`` with ``attrs`` for its attributes and ``variable_attrs`` for those of the variables it names (in
+    place of theirs, not added to them: the stored attributes are the latest file's, however the files came)."""
+    ds = ds.copy(deep=False)
+    ds.attrs = dict(attrs)
+    for name, values in variable_attrs.items():
+        if name in ds.variables:
+            ds.variables[name].attrs = dict(values)
+    return ds
 
 
 def consecutive(datasets: list[xr.Dataset], dim: str) -> bool:
