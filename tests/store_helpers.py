@@ -1,9 +1,13 @@
-"""Reading a whole archive store back, to compare stores and to compare a store with the files it came from."""
+"""Reading a whole archive store back, to compare stores and to compare a store with the files it came from; the
+requests a block makes of the S3 endpoint."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -65,3 +69,29 @@ def run_ingest(*args: str, env: dict[str, str] | None = None, **kwargs) -> subpr
     command = [sys.executable, "-m", "heliohub.cli", "ingest", *args]
     return subprocess.run(command, capture_output=True, text=True, env={**os.environ, **(env or {})},
                           cwd=ROOT, timeout=600, **kwargs)
+
+
+@contextlib.contextmanager
+def requests_seen():
+    """Every request line the S3 endpoint logs while the block runs."""
+    lines: list[str] = []
+
+    class Collect(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            lines.append(record.getMessage())
+
+    logger = logging.getLogger("werkzeug")
+    handler, level, propagate = Collect(), logger.level, logger.propagate
+    logger.addHandler(handler)
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    try:
+        yield lines
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
+        logger.propagate = propagate
+
+
+def chunk_gets(lines: list[str]) -> int:
+    return sum(bool(re.search(r"GET \S*/chunks/", line)) for line in lines)

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
-import logging
-import re
 import socket
 import subprocess
 import sys
@@ -22,6 +19,7 @@ from heliohub.access import clear_caches
 from heliohub.errors import ArchiveError, DatasetNotFoundError, TimeRangeError
 
 from .conftest import CEF_HEADERS, shared
+from .store_helpers import chunk_gets, requests_seen
 from .test_store import FGM, fgm_parts
 
 FGM_ID = "C4_CP_FGM_SPIN"
@@ -55,32 +53,6 @@ def store(s3_endpoint, tmp_path_factory):
 @pytest.fixture(scope="module")
 def fgm_file():
     return heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
-
-
-@contextlib.contextmanager
-def requests_seen():
-    """Every request line the S3 endpoint logs while the block runs."""
-    lines: list[str] = []
-
-    class Collect(logging.Handler):
-        def emit(self, record: logging.LogRecord) -> None:
-            lines.append(record.getMessage())
-
-    logger = logging.getLogger("werkzeug")
-    handler, level, propagate = Collect(), logger.level, logger.propagate
-    logger.addHandler(handler)
-    logger.setLevel(logging.INFO)
-    logger.propagate = False
-    try:
-        yield lines
-    finally:
-        logger.removeHandler(handler)
-        logger.setLevel(level)
-        logger.propagate = propagate
-
-
-def chunk_gets(lines: list[str]) -> int:
-    return sum(bool(re.search(r"GET \S*/chunks/", line)) for line in lines)
 
 
 def test_values_equal_the_files(store, fgm_file):

@@ -27,8 +27,10 @@ from .store_helpers import (
     ROOT,
     assert_same_contents,
     assert_time_index,
+    chunk_gets,
     contents,
     open_stored,
+    requests_seen,
     run_ingest,
     without_provenance,
 )
@@ -155,6 +157,27 @@ def test_files_after_the_stored_records_are_streamed_in_as_a_merge_would_write_t
         assert ingest(batch, tmp_path / "streamed", include_paths=cef_headers, progress=False).ok
     assert_same_contents(contents(tmp_path / "streamed"), contents(tmp_path / "merged"))
     stored = open_stored(tmp_path / "streamed", "C4_CP_FGM_SPIN")
+    assert_time_index(stored)
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+
+
+def test_an_append_reads_the_last_chunks_not_the_whole_dataset(s3_archive, tmp_path, cef_headers, monkeypatch):
+    # A daily append to a dataset of twenty years must not read its twenty years: the group's time index says
+    # where the new records go, and only the chunks they land in are read back.
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    parts = fgm_parts(tmp_path / "parts", 6)
+    assert ingest(parts[:5], s3_archive, include_paths=cef_headers, progress=False).ok
+    stored = open_stored(s3_archive, "C4_CP_FGM_SPIN")
+    along = [name for name, v in stored.variables.items() if v.dims[:1] == ("time",)]
+    chunks = sum(-(-stored.sizes["time"] // stored[name].encoding["chunks"][0]) for name in along)
+    with requests_seen() as appending:
+        assert ingest([parts[5]], s3_archive, include_paths=cef_headers, progress=False).ok
+    # each array's last, partial chunk (written again whole with the new records), the time index's last chunk
+    # and the last stored time: at most two reads per array
+    assert chunk_gets(appending) <= 2 * len(along) < chunks / 4, appending
+    stored = open_stored(s3_archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
     whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
@@ -421,63 +444,74 @@ def test_the_time_index_gives_each_chunks_earliest_and_latest_time_or_nothing():
     assert layout.time_chunk_index(times[[3, 0, 1, 2]], 2) is None  # chunks overlap: read the axis whole
 
 
-def _coverage_of_the_whole_axis(times: np.ndarray) -> list[list[str]]:
-    """The coverage's definition, computed on the whole axis at once (as layout.coverage did before it scanned
-    the axis part by part): the oracle for the test below."""
+def _index_by_definition(times: np.ndarray, chunk: int) -> dict | None:
+    """The time index's definition, computed on the whole axis at once, chunk after chunk: each chunk's times in
+    order without NaT, its gaps (steps from the time before it or within it wider than five times its usual step
+    and than a minute, the 999 widest), and the coverage cut at the 999 widest gaps of all. The oracle for the
+    tests below."""
     stamps = times.astype("datetime64[ns]").view("int64")
-    stamps = np.sort(stamps[stamps != np.iinfo(np.int64).min])
-    if not stamps.size:
-        return []
-    steps = np.diff(stamps)
-    usual = float(np.median(steps[:: max(1, steps.size // 100_000)])) if steps.size else 0.0
-    breaks = np.flatnonzero(steps > max(5 * usual, 60e9))
-    if breaks.size >= layout.COVERAGE_INTERVALS:
-        breaks = np.sort(breaks[np.argsort(steps[breaks])[-(layout.COVERAGE_INTERVALS - 1):]])
-    firsts, lasts = np.concatenate([[0], breaks + 1]), np.concatenate([breaks, [stamps.size - 1]])
-    return [[str(stamps.view("datetime64[ns]")[a]), str(stamps.view("datetime64[ns]")[b])]
-            for a, b in zip(firsts, lasts, strict=True)]
-
-
-def _index_of_the_whole_axis(times: np.ndarray, chunk: int) -> dict | None:
-    """The time index's definition, computed on the whole axis at once: the oracle for the test below."""
-    stamps = times.astype("datetime64[ns]").view("int64")
-    if not stamps.size:
+    nat, widest = np.iinfo(np.int64).min, layout.COVERAGE_INTERVALS - 1
+    firsts, lasts, gaps = [], [], []
+    for start in range(0, stamps.size, chunk):
+        known = np.sort(stamps[start:start + chunk])
+        known = known[known != nat]
+        if not known.size or (lasts and known[0] < lasts[-1]):
+            return None
+        timeline = np.concatenate([np.array(lasts[-1:], dtype=np.int64), known])
+        steps = np.diff(timeline)
+        usual = np.median(steps[::max(1, steps.size // 100_000)]) if steps.size else np.inf
+        found = [(int(timeline[i]), int(timeline[i + 1])) for i in np.flatnonzero(steps > max(5 * usual, 60e9))]
+        gaps.append([list(g) for g in sorted(sorted(found, key=lambda g: (g[0] - g[1], g[0]))[:widest])])
+        firsts.append(int(known[0]))
+        lasts.append(int(known[-1]))
+    if not firsts:
         return None
-    nat = np.iinfo(np.int64).min
-    starts = np.arange(0, stamps.size, chunk)
-    first = np.minimum.reduceat(np.where(stamps == nat, np.iinfo(np.int64).max, stamps), starts)
-    last = np.maximum.reduceat(stamps, starts)
-    if (last == nat).any() or (first[1:] < last[:-1]).any():
-        return None
-    return {"chunk": chunk, "records": stamps.size, "first": first.tolist(), "last": last.tolist(),
-            "coverage": _coverage_of_the_whole_axis(times)}
+    cuts = sorted(sorted((g for chunk_gaps in gaps for g in chunk_gaps), key=lambda g: (g[0] - g[1], g[0]))[:widest])
+    edges = np.array([firsts[0], *(t for g in cuts for t in g), lasts[-1]]).view("datetime64[ns]")
+    return {"chunk": chunk, "records": stamps.size, "first": firsts, "last": lasts, "gaps": gaps,
+            "coverage": [[str(edges[i]), str(edges[i + 1])] for i in range(0, len(edges), 2)]}
 
 
-def test_the_time_index_of_an_axis_in_parts_is_the_index_of_the_whole_axis(monkeypatch):
-    # The writer gives the axis as its files' arrays (no concatenated copy); any cut must give the same entry.
-    # Real axes (FGM with its gaps, EPD) and small ones made here for what no real file has: NaT, disorder, and
-    # more gaps than the catalog keeps.
+def test_the_time_index_of_an_axis_in_parts_or_from_a_kept_prefix_is_the_index_of_the_whole_axis():
+    # The writer gives the axis as its files' arrays (no concatenated copy), and after a merge only the records
+    # from the first chunk it changed on, with the index of the chunks before it: every way gives the same entry.
+    # Real axes (FGM with its gaps, EPD) and small ones made here for what no real file has: NaT, disorder, more
+    # gaps than the catalog keeps (in one chunk and over many), a change of cadence.
     fgm = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS]).time.values
     epd = heliohub.read_file(shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")).time.values
     start = np.datetime64("2001-01-01", "ns")
     steps = np.full((3000, 4), 4)
-    steps[:, 3] = 120 + np.arange(3000) * 37 % 5000  # 3 000 gaps of 2-85 minutes, some of one length
+    steps[:, 3] = 120 + np.arange(3000) * 37 % 500  # 3 000 gaps of 2-10 minutes, six of each width
     gappy = start + np.cumsum(steps.ravel()).astype("timedelta64[s]").astype("timedelta64[ns]")
+    cadences = start + np.cumsum(np.repeat([4, 64, 4], 3000)).astype("timedelta64[s]").astype("timedelta64[ns]")
     with_nat, nat_first, nat_tail = fgm.copy(), fgm.copy(), fgm.copy()
     with_nat[[0, 17, 5000, 14771]] = nat_first[0] = nat_tail[-1500:] = np.datetime64("NaT")
+    inside_chunks = fgm.reshape(-1, 12)[:, ::-1].ravel()  # out of order within each chunk of 12 (or of 1 000 +)
     disordered = np.concatenate([fgm[7000:], fgm[:7000]])
-    back_at_an_edge = np.concatenate([fgm[999:1998], fgm[:999]])  # out of order where a block of 999 ends
-    monkeypatch.setattr(layout, "_SCAN", 999)  # the coverage's blocks: many, their edges on gaps too
     rng = np.random.default_rng(3)
-    for times in (fgm, epd, gappy, with_nat, nat_first, nat_tail, disordered, back_at_an_edge, fgm[:1], fgm[:0]):
-        expected_coverage = _coverage_of_the_whole_axis(times)
-        assert layout.coverage(times) == expected_coverage
-        for chunk in (1000, 4096, 1 << 19):
+    # steps of 10-30 s and, one in five hundred, of 90-110 s: around five times the usual step, so that which steps
+    # the usual one is the median of decides which are gaps
+    irregular = start + np.cumsum(np.where(rng.random(600_000) < 0.002, rng.integers(90_000, 110_000, 600_000),
+                                           rng.integers(10_000, 30_000, 600_000))).astype("<m8[ms]").astype("<m8[ns]")
+    axes = [(times, (12, 1000, 4096, 1 << 19)) for times in (
+        fgm, epd, gappy, cadences, with_nat, nat_first, nat_tail, inside_chunks, disordered, fgm[:1], fgm[:0])]
+    for times, chunks in [*axes, (irregular, (1 << 18,))]:  # chunks of over 100 000 steps: a sample of them
+        for chunk in chunks:
             whole = layout.time_chunk_index(times, chunk)
-            assert whole == _index_of_the_whole_axis(times, chunk)
+            assert whole == _index_by_definition(times, chunk)
             for _ in range(3):
                 cuts = np.sort(rng.integers(0, times.size + 1, size=rng.integers(1, 40)))
-                parts = np.split(times, cuts)  # empty parts included
-                assert layout.time_chunk_index(parts, chunk) == whole
-                assert layout.coverage(parts) == expected_coverage
-    assert len(layout.coverage(gappy)) == layout.COVERAGE_INTERVALS  # the 999 largest gaps kept
+                assert layout.time_chunk_index(np.split(times, cuts), chunk) == whole  # empty parts included
+            if whole is None:
+                continue
+            for kept in {0, 1, len(whole["first"]) // 2, len(whole["first"]) - 1, len(whole["first"])} & set(
+                    range(times.size // chunk + 1)):  # whole chunks only
+                prefix = layout.index_prefix(whole, kept)
+                assert layout.time_chunk_index([times[kept * chunk:]], chunk, prefix) == whole
+        sorted_known = np.sort(times[~np.isnat(times)])
+        expected = _index_by_definition(sorted_known, 1 << 19) if sorted_known.size else None
+        assert layout.coverage(times) == (expected["coverage"] if expected else [])
+    assert layout.index_prefix({**layout.time_chunk_index(fgm, 1000), "gaps": None}, 3) is None  # an older index
+    assert len(layout.coverage(gappy)) == layout.COVERAGE_INTERVALS  # one chunk: its 999 widest gaps
+    assert len(layout.coverage(gappy, 1000)) == layout.COVERAGE_INTERVALS  # twelve chunks: the 999 widest of all
+    assert layout.coverage(cadences, 3000) == [[str(cadences[0]), str(cadences[-1])]]  # each chunk its own step

@@ -16,7 +16,7 @@ import xarray as xr
 import zarr
 
 from .archive import BRANCH, CATALOG, Archive
-from .layout import TIME_UNITS, coverage, time_index_entry
+from .layout import TIME_CHUNK_RECORDS, TIME_UNITS, coverage, time_index_entry
 from .merge import PROVENANCE, read_provenance
 from .store_lock import store_lock
 
@@ -57,9 +57,9 @@ def entry_for(dataset_id: str, ds: xr.Dataset, stored_bytes: int | None) -> dict
     intervals: list[list[str]] = []
     if time_axis and ds.sizes[time_axis]:
         # the writer's coverage of the axis it wrote; a group written before there was one: from the axis
-        indexed = time_index_entry(attrs, time_axis, ds.sizes[time_axis],
-                                   ds.variables[time_axis].encoding.get("chunks", (None,))[0])
-        intervals = indexed["coverage"] if indexed else coverage(_times(ds.variables[time_axis]))
+        chunk = ds.variables[time_axis].encoding.get("chunks", (TIME_CHUNK_RECORDS,))[0]
+        indexed = time_index_entry(attrs, time_axis, ds.sizes[time_axis], chunk)
+        intervals = indexed["coverage"] if indexed else coverage(_times(ds.variables[time_axis]), chunk)
         if intervals:
             start, end = intervals[0][0], intervals[-1][1]
     variables = [

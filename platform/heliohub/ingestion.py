@@ -41,6 +41,7 @@ from .merge import (
     check_compatible,
     merge_into,
     newer,
+    open_stored,
     provenance_attr,
     read_provenance,
     spans_of,
@@ -363,7 +364,7 @@ def _open_stored(session: icechunk.Session) -> xr.Dataset | None:
         return None
     if PROVENANCE not in group.attrs:
         return None
-    return xr.open_zarr(session.store, consolidated=False, chunks=None)
+    return open_stored(session.store)
 
 
 def _merge(session: icechunk.Session, dataset_id: str,

@@ -8,9 +8,10 @@ re-measures them). In short:
   one-hour read fetches one chunk;
 * record coordinates (``time`` and other time axes) are stored in chunks of ``TIME_CHUNK_RECORDS`` values (a
   year of 4 s data in 16 chunks); byte shuffling compresses a regular cadence to a few kB. The group attribute
-  ``TIME_INDEX`` keeps each chunk's first and last time, so opening a range reads only the time chunks it
-  overlaps, not the whole axis (20 years of 4 s data hold 1.3 GB of times);
-* numbers are compressed with Blosc (lz4, byte shuffle: 10-25x faster to write than zstd, twice as fast to
+  ``TIME_INDEX`` keeps each chunk's first and last time and its gaps, so opening a range reads only the time
+  chunks it overlaps, and an append only those it changes, not the whole axis (20 years of 4 s data hold 1.3 GB
+  of times);
+* numbers are compressed with Blosc (lz4, byte shuffle: 8-17x faster to write than zstd, 1.4-3x faster to
   read, as small on measured fields), text with zstd.
 """
 
@@ -29,9 +30,9 @@ TIME_UNITS = "nanoseconds since 1970-01-01"
 CALENDAR = "proleptic_gregorian"
 _NAT = np.iinfo(np.int64).min
 TIME_INDEX = "heliohub_time_chunks"
-"""Group attribute: for each record axis, its chunk length, record count, the first and last time of each chunk
-(int64 nanoseconds) and its :func:`coverage`, written from the values with every change to the axis (so neither
-an open with a range nor the catalog reads the whole axis)."""
+"""Group attribute: for each record axis, its chunk length, record count, the first and last time and the gaps of
+each chunk (int64 nanoseconds) and the axis's :func:`coverage`, written with every change to the axis from the
+chunks it changed (so neither an open with a range, nor the catalog, nor an append reads the whole axis)."""
 
 
 def record_dims(ds: xr.Dataset) -> list[str]:
@@ -53,17 +54,15 @@ def time_bounds(times: np.ndarray) -> tuple[np.datetime64, np.datetime64] | None
 
 
 COVERAGE_INTERVALS = 1000
-"""At most this many intervals with data per dataset in the catalog (the smallest gaps are closed first)."""
+"""At most this many intervals with data per dataset in the catalog (the narrowest gaps are closed first)."""
 _GAP_FACTOR = 5
 _MIN_GAP = np.timedelta64(60, "s").astype("timedelta64[ns]").astype("int64")
 
 
 Times = np.ndarray | Sequence[np.ndarray]
-"""A time axis, whole or as its consecutive parts (the files of a batch; the kept and the new records of a merge):
-scanned block by block, so no whole-axis temporary is made (a year of 4 s data is 63 MB of times, and on these
-machines fresh memory cost more than the arithmetic on it: up to 0.17 s of a year's ingest)."""
-_SCAN = 1 << 19
-"""Values the coverage scans at once."""
+"""A time axis (datetime64, or int64 nanoseconds as stored), whole or as its consecutive parts (the files of a
+batch; the kept and the new records of a merge): scanned a chunk at a time, so no whole-axis temporary is made (a
+year of 4 s data is 63 MB of times, and on these machines fresh memory cost more than the arithmetic on it)."""
 
 
 def pieces(parts: Sequence[np.ndarray], offsets: np.ndarray, start: int, stop: int) -> list[np.ndarray]:
@@ -76,86 +75,104 @@ def pieces(parts: Sequence[np.ndarray], offsets: np.ndarray, start: int, stop: i
 
 def _parts(times: Times) -> tuple[list[np.ndarray], np.ndarray]:
     """The axis as int64 nanoseconds in its non-empty parts, and where each part starts (and the axis ends)."""
-    parts = [stamps for part in ([times] if isinstance(times, np.ndarray) else times)
-             if (stamps := part.astype("datetime64[ns]", copy=False).view("int64")).size]
+    parts = [part.view("int64") if part.dtype == np.int64 else part.astype("datetime64[ns]", copy=False).view("int64")
+             for part in ([times] if isinstance(times, np.ndarray) else times) if part.size]
     return parts, np.cumsum([0] + [p.size for p in parts])
 
 
-def _blocks(parts: list[np.ndarray], offsets: np.ndarray, size: int) -> Iterator[tuple[int, np.ndarray]]:
-    """The axis in blocks of ``size`` values (the last one shorter), each with its first record's position: a
-    view where the block lies in one part, else a copy into one buffer that the next block reuses."""
+def _blocks(parts: list[np.ndarray], offsets: np.ndarray, size: int) -> Iterator[np.ndarray]:
+    """The axis in blocks of ``size`` values (the last one shorter): a view where the block lies in one part,
+    else a copy into one buffer that the next block reuses."""
     buffer = None
     for start in range(0, int(offsets[-1]), size):
-        stop = min(int(offsets[-1]), start + size)
-        held = pieces(parts, offsets, start, stop)
+        held = pieces(parts, offsets, start, min(int(offsets[-1]), start + size))
         if len(held) == 1:
-            yield start, held[0]
+            yield held[0]
             continue
         buffer = np.empty(size, np.int64) if buffer is None else buffer
-        yield start, np.concatenate(held, out=buffer[:stop - start])
+        yield np.concatenate(held, out=buffer[:sum(len(p) for p in held)])
 
 
-def _take(parts: list[np.ndarray], offsets: np.ndarray, positions: np.ndarray) -> np.ndarray:
-    """The values at ascending ``positions`` along the axis."""
-    cuts = np.searchsorted(positions, offsets)
-    taken = [part[positions[a:b] - offset]
-             for part, offset, a, b in zip(parts, offsets, cuts[:-1], cuts[1:], strict=False) if b > a]
-    return np.concatenate(taken) if taken else np.empty(0, np.int64)
+def _chunk(block: np.ndarray, previous: int | None) -> tuple[int, int, list[list[int]]] | None:
+    """A time chunk's earliest and latest time and its gaps, its times taken in order without NaT (None when it
+    holds nothing but NaT). A gap is a step, from the time before it (``previous``: the latest time of the chunks
+    before) or within it, wider than five times the chunk's usual step (the median of at most ~100 000 evenly
+    spread steps) and than a minute; at most the ``COVERAGE_INTERVALS - 1`` widest (the earliest of equal ones)."""
+    steps = np.diff(block)
+    if block.min() == _NAT or (steps.size and steps.min() < 0):  # NaT is int64's minimum
+        block = np.sort(block[block != _NAT])
+        if not block.size:
+            return None
+        steps = np.diff(block)
+    into = [] if previous is None else [int(block[0]) - previous]
+    stride = max(1, (len(into) + steps.size) // 100_000)
+    sample = np.concatenate([into, steps[stride - 1::stride]]) if into else steps[::stride]
+    limit = max(_GAP_FACTOR * float(np.median(sample)), _MIN_GAP) if sample.size else float("inf")
+    at = np.flatnonzero(steps > limit)
+    befores, afters = block[at], block[at + 1]
+    if into and into[0] > limit:
+        befores, afters = np.concatenate([[previous], befores]), np.concatenate([block[:1], afters])
+    if befores.size >= COVERAGE_INTERVALS:
+        keep = np.lexsort((befores, befores - afters))[:COVERAGE_INTERVALS - 1]  # widest first, then earliest
+        befores, afters = np.sort(befores[keep]), np.sort(afters[keep])
+    return int(block[0]), int(block[-1]), [[int(a), int(b)] for a, b in zip(befores, afters, strict=True)]
 
 
-def coverage(times: Times) -> list[list[str]]:
-    """When a dataset has data: intervals of records, cut where the step between records is more than five times
-    the usual step (and more than a minute), at most ``COVERAGE_INTERVALS`` of them."""
-    parts, offsets = _parts(times)
-    steps = int(offsets[-1]) - 1
-    if steps < 0:
-        return []
-    # the usual step: the median of at most ~100 000 evenly spread steps (a full median copies them all)
-    sample = np.arange(0, steps, max(1, steps // 100_000))
-    usual = float(np.median(_take(parts, offsets, sample + 1) - _take(parts, offsets, sample))) if steps else 0.0
-    limit = max(_GAP_FACTOR * usual, _MIN_GAP)
-    breaks = []
-    previous = None
-    for start, block in _blocks(parts, offsets, _SCAN):
-        gaps = np.diff(block)
-        if block.min() == _NAT or (gaps.size and gaps.min() < 0) or (previous is not None and block[0] < previous):
-            # NaT (int64's minimum) or records out of order: a stored axis has neither, but any axis is covered
-            stamps = np.concatenate(parts)
-            return coverage(np.sort(stamps[stamps != _NAT]))
-        if previous is not None and block[0] - previous > limit:
-            breaks.append(np.array([start - 1]))
-        breaks.append(np.flatnonzero(gaps > limit) + start)
-        previous = block[-1]
-    cuts = np.concatenate(breaks)
-    if cuts.size >= COVERAGE_INTERVALS:
-        widths = _take(parts, offsets, cuts + 1) - _take(parts, offsets, cuts)
-        cuts = np.sort(cuts[np.argsort(widths)[-(COVERAGE_INTERVALS - 1):]])
-    firsts = _take(parts, offsets, np.concatenate([[0], cuts + 1])).view("datetime64[ns]")
-    lasts = _take(parts, offsets, np.concatenate([cuts, [steps]])).view("datetime64[ns]")
-    return [[str(a), str(b)] for a, b in zip(firsts, lasts, strict=True)]
+def _coverage(first: int, last: int, gaps: list[list[list[int]]]) -> list[list[str]]:
+    """Intervals from ``first`` to ``last`` cut at the ``COVERAGE_INTERVALS - 1`` widest of the chunks' gaps (the
+    earliest of equal ones), as ISO text."""
+    cuts = [gap for chunk in gaps for gap in chunk]
+    if len(cuts) >= COVERAGE_INTERVALS:
+        cuts = sorted(sorted(cuts, key=lambda g: (g[0] - g[1], g[0]))[:COVERAGE_INTERVALS - 1])
+    edges = [first, *(t for gap in cuts for t in gap), last]
+    text = [str(t) for t in np.array(edges, dtype="int64").view("datetime64[ns]")]
+    return [[text[i], text[i + 1]] for i in range(0, len(text), 2)]
 
 
-def time_chunk_index(times: Times, chunk: int) -> dict[str, Any] | None:
+def time_chunk_index(times: Times, chunk: int, kept: dict[str, Any] | None = None) -> dict[str, Any] | None:
     """The :data:`TIME_INDEX` entry of a record axis stored in chunks of ``chunk`` values: each chunk's earliest
-    and latest time (None when a chunk holds nothing but NaT, or chunks overlap in time: such an axis is read
-    whole at open)."""
+    and latest time and its gaps (see :func:`_chunk`), and the axis's :func:`coverage`; None when a chunk holds
+    nothing but NaT or chunks overlap in time (such an axis is read whole at open).
+
+    ``kept``: the entry of the axis before a change, cut to the chunks the change left alone (see
+    :func:`index_prefix`); ``times`` then holds the records from the first chunk after them on.
+    """
     parts, offsets = _parts(times)
-    if not parts:
+    first, last, gaps = ([*kept["first"]], [*kept["last"]], [*kept["gaps"]]) if kept else ([], [], [])
+    if not first and not parts:
         return None
-    first, last = [], []
-    for _, block in _blocks(parts, offsets, chunk):
-        earliest = int(block.min())
-        if earliest == _NAT:  # NaT is int64's minimum: a maximum leaves it out, a minimum must be told to
-            known = block[block != _NAT]
-            if not known.size:  # a chunk of nothing but NaT
-                return None
-            earliest = int(known.min())
-        first.append(earliest)
-        last.append(int(block.max()))
-    if any(b < a for a, b in zip(last, first[1:], strict=False)):
+    for block in _blocks(parts, offsets, chunk):
+        summary = _chunk(block, last[-1] if last else None)
+        if summary is None or (last and summary[0] < last[-1]):
+            return None
+        first.append(summary[0])
+        last.append(summary[1])
+        gaps.append(summary[2])
+    return {"chunk": int(chunk), "records": (int(kept["records"]) if kept else 0) + int(offsets[-1]),
+            "first": first, "last": last, "gaps": gaps, "coverage": _coverage(first[0], last[-1], gaps)}
+
+
+def index_prefix(entry: dict[str, Any] | None, chunks: int) -> dict[str, Any] | None:
+    """``entry`` (a :data:`TIME_INDEX` entry as :func:`time_index_entry` gives it) cut to its first ``chunks``
+    chunks, all whole, for :func:`time_chunk_index`; None when it keeps no gaps (written before they were kept):
+    then the axis is indexed anew, whole."""
+    if entry is None or not isinstance(entry.get("gaps"), list) or len(entry["gaps"]) != len(entry["first"]):
         return None
-    return {"chunk": int(chunk), "records": int(offsets[-1]), "first": first, "last": last,
-            "coverage": coverage(times)}
+    return {"records": chunks * int(entry["chunk"]), "first": entry["first"][:chunks],
+            "last": entry["last"][:chunks], "gaps": entry["gaps"][:chunks]}
+
+
+def coverage(times: Times, chunk: int = TIME_CHUNK_RECORDS) -> list[list[str]]:
+    """When a dataset has data: intervals of records, cut where the step between records is more than five times
+    the usual step of its time chunk (``chunk`` records) and more than a minute, at most ``COVERAGE_INTERVALS`` of
+    them (the narrowest gaps closed first); an axis whose chunks overlap in time is covered as if sorted."""
+    entry = time_chunk_index(times, chunk)
+    if entry is None:
+        parts, _ = _parts(times)
+        stamps = np.sort(np.concatenate(parts)) if parts else np.empty(0, np.int64)
+        stamps = stamps[stamps != _NAT]
+        entry = time_chunk_index(stamps, chunk) if stamps.size else None
+    return entry["coverage"] if entry else []
 
 
 def time_index_entry(attrs: Any, dim: str, records: int, chunk: Any) -> dict[str, Any] | None:

@@ -26,13 +26,14 @@ from zarr.core.sync import sync
 from .layout import (
     TIME_INDEX,
     TIME_UNITS,
-    Times,
     encode_times,
     encoding,
+    index_prefix,
     pieces,
     record_dims,
     time_bounds,
     time_chunk_index,
+    time_index_entry,
 )
 
 PROVENANCE = "heliohub_provenance"
@@ -219,13 +220,15 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any],
         ds = combine(datasets)
         ds = ds.drop_vars([origin(d) for d in record_dims(ds)], errors="ignore")
         plan = encoding(ds)
-        attrs = with_time_index(attrs, {d: (ds.variables[d].values, plan[d]["chunks"][0]) for d in record_dims(ds)})
+        attrs = with_time_index(attrs, {d: time_chunk_index(ds.variables[d].values, plan[d]["chunks"][0])
+                                        for d in record_dims(ds)})
         encode_times(_attributed(ds, attrs, variable_attrs)).to_zarr(
             store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
         return
     (dim,) = axes
     plan = encoding(first)
-    attrs = with_time_index(attrs, {dim: ([d.variables[dim].values for d in datasets], plan[dim]["chunks"][0])})
+    attrs = with_time_index(attrs, {dim: time_chunk_index([d.variables[dim].values for d in datasets],
+                                                          plan[dim]["chunks"][0])})
     encode_times(_attributed(first.isel({dim: slice(0, 0)}), attrs, variable_attrs)).to_zarr(
         store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
     stream_after(zarr.open_group(store, mode="r+"), datasets, dim)
@@ -330,42 +333,43 @@ def set_whole_chunks(chunks: list[tuple[zarr.Array, int, list[np.ndarray]]]) -> 
 def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
                removals: dict[str, list[tuple[str, str]]], attrs: dict[str, Any],
                variable_attrs: dict[str, dict[str, Any]] | None) -> None:
-    """Merge the records of ``datasets`` (a batch's files, oldest first) into the stored group, after removing
-    stored records in ``removals`` spans.
+    """Merge the records of ``datasets`` (a batch's files, oldest first) into the stored group (``stored``: opened
+    lazily, by :func:`open_stored`), after removing stored records in ``removals`` spans.
 
-    Files that only add records after every stored one (:func:`consecutive`, the stored group's variables, no
-    removal: a daily ingest, or the next batch of a long one) are streamed in chunk by chunk
-    (:func:`stream_after`); otherwise the batch is combined in memory and merged from the first chunk it touches.
+    Only the stored records from the first chunk a change touches on are read and written again, found through
+    the group's time index; the index is recomputed from that chunk on. Files that only add records after every
+    stored one (:func:`consecutive`, the stored group's variables, no removal: a daily ingest, or the next batch of
+    a long one) are streamed in chunk by chunk (:func:`stream_after`); otherwise the batch is combined in memory
+    and merged into the stored records it touches.
     """
     group = zarr.open_group(store, mode="r+")
     axes = record_dims(stored)
+    index = {dim: time_index_entry(stored.attrs, dim, group[dim].shape[0], group[dim].chunks[0]) for dim in axes}
     if _after_the_end(stored, datasets, removals):
         (dim,) = axes
+        count = group[dim].shape[0]
         stream_after(group, datasets, dim)
-        _publish(group, attrs, {dim: [stored[dim].values, *(d.variables[dim].values for d in datasets)]},
-                 variable_attrs)
+        index[dim] = _index_after(group[dim], index[dim], count, [d.variables[dim].values for d in datasets])
+        _publish(group, attrs, index, variable_attrs)
         return
     new = combine(datasets)
-    final_times: dict[str, Times] = {}
     for dim in axes:
-        stored_times = final_times[dim] = stored[dim].values
-        incoming = None
-        if dim in new.dims:
-            names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
-            incoming = new[[*names, origin(dim)]]
-        remove = np.zeros(stored_times.size, dtype=bool)
-        for start, end in removals.get(dim, []):
-            remove |= (stored_times >= np.datetime64(start)) & (stored_times <= np.datetime64(end))
-        starts = [np.flatnonzero(remove)[0]] if remove.any() else []
-        if incoming is not None and incoming.sizes[dim]:
-            starts.append(int(np.searchsorted(stored_times, incoming[dim].values[0], side="left")))
-        if not starts:
-            continue
         names = [n for n, v in stored.variables.items() if v.dims and v.dims[0] == dim]
+        incoming = new[[*names, origin(dim)]] if dim in new.dims and new.sizes[dim] else None
+        spans = [(np.datetime64(start, "ns"), np.datetime64(end, "ns")) for start, end in removals.get(dim, [])]
+        moments = [start for start, _ in spans] + ([incoming[dim].values[0]] if incoming is not None else [])
+        if not moments:
+            continue
         chunk = min(group[n].chunks[0] for n in names)
-        begin = (min(starts) // chunk) * chunk
+        begin = _position(group[dim], index[dim], min(moments)) // chunk * chunk
         tail = stored[names].isel({dim: slice(begin, None)})
-        tail = tail.isel({dim: ~remove[begin:]}).load()
+        kept_times = tail[dim].values
+        remove = np.zeros(kept_times.size, dtype=bool)
+        for start, end in spans:
+            remove |= (kept_times >= start) & (kept_times <= end)
+        if incoming is None and not remove.any():
+            continue
+        tail = tail.isel({dim: ~remove}).load().set_xindex(dim)  # as the incoming records have
         tail = tail.assign({origin(dim): xr.Variable((dim,), np.full(tail.sizes[dim], -1), fastpath=True)})
         merged = tail if incoming is None else sorted_unique(
             xr.concat([tail, incoming], dim=dim, data_vars="all", coords="minimal", compat="override",
@@ -386,8 +390,36 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
             array = group[name]
             if array.shape[0] > end:
                 array.resize((end, *array.shape[1:]))
-        final_times[dim] = [stored_times[:begin], merged[dim].values]
-    _publish(group, attrs, final_times, variable_attrs)
+        index[dim] = _index_after(group[dim], index[dim], begin, [merged[dim].values])
+    _publish(group, attrs, index, variable_attrs)
+
+
+def open_stored(store: Any) -> xr.Dataset:
+    """A stored dataset as a merge reads it: lazily, with no index built on its time axes (which would read them
+    whole: 1.3 GB of times for 20 years of 4 s data)."""
+    return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False)
+
+
+def _position(times: zarr.Array, entry: dict[str, Any] | None, moment: np.datetime64) -> int:
+    """Where ``moment`` goes in a stored time axis (its first record at or after it, NaT counting as the latest):
+    read in the one chunk the axis's index points to, or whole when it has no index."""
+    if entry is None:
+        return int(np.searchsorted(times[:].view("datetime64[ns]"), moment, side="left"))
+    length = int(entry["chunk"])
+    at = min(int(np.searchsorted(entry["last"], moment.astype("datetime64[ns]").view("int64"))), len(entry["last"]) - 1)
+    block = times[at * length:(at + 1) * length].view("datetime64[ns]")
+    return at * length + int(np.searchsorted(block, moment, side="left"))
+
+
+def _index_after(times: zarr.Array, entry: dict[str, Any] | None, begin: int, new: list[np.ndarray]
+                 ) -> dict[str, Any] | None:
+    """The time index of a stored axis whose records from ``begin`` on were just written (``new``, also written to
+    ``times``): the chunks before the one holding ``begin`` are kept from ``entry``, the rest is computed from the
+    stored times of that chunk before ``begin`` and ``new``; an axis whose index keeps no gaps is indexed whole."""
+    length = times.chunks[0]
+    kept = index_prefix(entry, begin // length)
+    start = begin // length * length if kept is not None else 0
+    return time_chunk_index([times[start:begin], *new], length, kept)
 
 
 def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dict[str, list[tuple[str, str]]]) -> bool:
@@ -400,29 +432,27 @@ def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dic
     along = {name for name, v in stored.variables.items() if v.dims and v.dims[0] == dim}
     if any({name for name, v in d.variables.items() if v.dims and v.dims[0] == dim} != along for d in datasets):
         return False
-    stored_times = stored[dim].values
-    return consecutive(datasets, dim) and (not stored_times.size or bool(
-        stored_times[-1] < datasets[0].variables[dim].values[0]))
+    # the last stored record only (NaT, which sorts last, is later than anything)
+    return consecutive(datasets, dim) and (not stored.sizes[dim] or bool(
+        stored[dim].isel({dim: -1}).values < datasets[0].variables[dim].values[0]))
 
 
-def _publish(group: zarr.Group, attrs: dict[str, Any], final_times: dict[str, Times],
+def _publish(group: zarr.Group, attrs: dict[str, Any], index: dict[str, dict[str, Any] | None],
              variable_attrs: dict[str, dict[str, Any]] | None) -> None:
-    """The group's attributes (with the time index of ``final_times``, its record axes as they now are) and,
-    when given, its variables' attributes."""
+    """The group's attributes, with ``index`` (each record axis's time index as it now is) and, when given, its
+    variables' attributes."""
     group.attrs.clear()
-    group.attrs.update(with_time_index(attrs, {d: (t, group[d].chunks[0]) for d, t in final_times.items()}))
+    group.attrs.update(with_time_index(attrs, index))
     for name, values in (variable_attrs or {}).items():
         if name in group:
             set_variable_attrs(group[name], values)
 
 
-def with_time_index(attrs: dict[str, Any], axes: dict[str, tuple[Times, int]]) -> dict[str, Any]:
-    """``attrs`` with the :data:`~heliohub.layout.TIME_INDEX` of each record axis as it will be stored (its
-    times, whole or in consecutive parts, and its chunk length); an axis without an index (see
-    :func:`~heliohub.layout.time_chunk_index`) is read whole at open."""
-    index = {dim: entry for dim, (times, chunk) in axes.items()
-             if (entry := time_chunk_index(times, chunk)) is not None}
-    return {**{k: v for k, v in attrs.items() if k != TIME_INDEX}, **({TIME_INDEX: index} if index else {})}
+def with_time_index(attrs: dict[str, Any], index: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
+    """``attrs`` with the :data:`~heliohub.layout.TIME_INDEX` of the record axes that have one (entries of
+    :func:`~heliohub.layout.time_chunk_index`); an axis without an index is read whole at open."""
+    entries = {dim: entry for dim, entry in index.items() if entry is not None}
+    return {**{k: v for k, v in attrs.items() if k != TIME_INDEX}, **({TIME_INDEX: entries} if entries else {})}
 
 
 def _encoded_times(values: np.ndarray, attrs: Any) -> np.ndarray:
