@@ -183,6 +183,32 @@ def test_an_append_reads_the_last_chunks_not_the_whole_dataset(s3_archive, tmp_p
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
 
+def test_a_store_indexed_before_chunks_kept_their_gaps_is_indexed_anew_at_its_next_merge(tmp_path, cef_headers,
+                                                                                          monkeypatch):
+    # Stores written before each chunk of the time index kept its gaps: their index cannot be continued from a
+    # kept prefix, so the first merge after indexes the axis whole, and later merges continue from that.
+    import zarr
+
+    from heliohub.archive import BRANCH
+
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    parts = fgm_parts(tmp_path / "parts", 4)
+    assert ingest(parts[:2], tmp_path / "store", include_paths=cef_headers, progress=False).ok
+    session = Archive.resolve(tmp_path / "store").repository("C4_CP_FGM_SPIN").writable_session(BRANCH)
+    group = zarr.open_group(session.store, mode="r+")
+    index = dict(group.attrs[layout.TIME_INDEX])
+    index["time"] = {key: value for key, value in index["time"].items() if key != "gaps"}  # as written before
+    group.attrs[layout.TIME_INDEX] = index
+    session.commit("an index of the previous kind")
+    for part in parts[2:]:
+        assert ingest([part], tmp_path / "store", include_paths=cef_headers, progress=False).ok
+        stored = open_stored(tmp_path / "store", "C4_CP_FGM_SPIN")
+        assert_time_index(stored)
+        assert "gaps" in stored.attrs[layout.TIME_INDEX]["time"]
+    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
+
+
 def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path, cef_headers):
     # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a CLI ingest
     first, second, third = fgm_parts(tmp_path / "parts", 3)
