@@ -5,6 +5,8 @@
 * ingest: one year of 4 s FGM-like data (365 daily CDFs built from the real file) into a local-folder store,
   against ``read_file`` of the same files in the same run (eleven alternating runs of each). Goal: writing
   costs <= 1x the reading, i.e. ingest time <= 2x reading time.
+* memory: the peak of that ingest in one batch and in batches, each in a fresh process.
+* append: a day appended to a dataset of one day and to the year.
 * bytes: what the store holds against the source CDFs and against the same CDFs gzipped.
 * compressors: ratio, encode and decode speed of the candidates on real arrays.
 * chunking: a one-hour read and a one-year scan on the S3 endpoint for several chunk sizes.
@@ -13,8 +15,10 @@
 from __future__ import annotations
 
 import gzip
+import json
 import shutil
 import statistics
+import subprocess
 import sys
 from pathlib import Path
 
@@ -24,6 +28,7 @@ import heliohub
 from common import DATA, median_seconds, timed_runs, write_results
 from heliohub import catalog, layout
 from heliohub.archive import Archive
+from heliohub.ingestion import BATCH_BYTES
 from moto_s3 import s3_bucket
 
 DAYS = 365
@@ -48,9 +53,6 @@ def ingest_cost(files: list[Path]) -> dict[str, object]:
     source = sum(p.stat().st_size for p in files)
     gzipped = sum(len(gzip.compress(p.read_bytes(), 6)) for p in files)
     stored = sum(f.stat().st_size for f in (store / "C4_CP_FGM_SPIN").rglob("*") if f.is_file())
-    # appending the next three days to the year one at a time, as a daily ingest would
-    days = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf_next", 3, first_day=DAYS)
-    appends = [median_seconds(lambda p=p: heliohub.ingest([p], store, progress=False), repeat=1)[0] for p in days]
     quartiles = statistics.quantiles(pairs, n=4)
     return {
         "files": len(files), "records": entry["records"], "runs": PAIRS,
@@ -62,12 +64,59 @@ def ingest_cost(files: list[Path]) -> dict[str, object]:
                                      "quartiles": [round(quartiles[0], 2), round(quartiles[2], 2)],
                                      "range": [round(min(pairs), 2), round(max(pairs), 2)]},
         "goal": "writing_vs_reading <= 1.0 (met only when the ratio of medians and the median of pairs both are)",
-        "append_one_day_s": round(statistics.median(appends), 2),
         "source_mb": round(source / 1e6, 1), "gzip_mb": round(gzipped / 1e6, 1), "stored_mb": round(stored / 1e6, 1),
         "stored_vs_source": round(stored / source, 3), "stored_vs_gzip": round(stored / gzipped, 3),
         "stored_note": "the year repeats the real file's 14 772 records, which flatters codecs with long windows "
                        "(Blosc lz4 blocks see the repeats); the ratios on real arrays are under compressors",
     }
+
+
+_PEAK = """
+import json, shutil, sys, time
+import heliohub
+
+def peak_kb():  # VmHWM: the peak of this process image (ru_maxrss would start from the parent's)
+    return int(next(line for line in open("/proc/self/status") if line.startswith("VmHWM")).split()[1])
+
+files, store, batch = json.loads(sys.argv[1]), sys.argv[2], int(sys.argv[3])
+shutil.rmtree(store, ignore_errors=True)
+baseline = peak_kb()
+start = time.perf_counter()
+report = heliohub.ingest(files, store, progress=False, batch_bytes=batch)
+seconds = time.perf_counter() - start
+print(json.dumps({"ok": report.ok, "seconds": seconds, "baseline_kb": baseline, "peak_kb": peak_kb()}))
+"""
+
+
+def memory(files: list[Path]) -> dict[str, object]:
+    """Peak memory of the year's ingest, each in a fresh process, above what the process held before it: in one
+    batch, and in batches of the default size and of 64 MB."""
+    arrays_mb = sum(heliohub.read_file(p).nbytes for p in files) / 1e6
+    out: dict[str, object] = {"arrays_mb": round(arrays_mb, 1)}
+    for label, batch in (("one_batch", 1 << 40), ("default_batches", BATCH_BYTES), ("batches_64mb", 64 << 20)):
+        result = subprocess.run([sys.executable, "-c", _PEAK, json.dumps([str(p) for p in files]),
+                                 str(DATA / "store_peak"), str(batch)], capture_output=True, text=True, check=True)
+        measured = json.loads(result.stdout.splitlines()[-1])
+        assert measured["ok"]
+        out[label] = {"batch_mib": batch >> 20 if batch < 1 << 40 else None,
+                      "seconds": round(measured["seconds"], 2),
+                      "peak_above_baseline_mb": round((measured["peak_kb"] - measured["baseline_kb"]) / 1e3)}
+    return out
+
+
+def appends(files: list[Path]) -> dict[str, object]:
+    """Appending the next three days one at a time, as a daily ingest would, to a dataset of one day and to the
+    year: what an append costs should not depend on how long the dataset is (median of the three)."""
+    days = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf_next", 3, first_day=DAYS)
+    out = {}
+    for name, given in (("to_one_day", files[-1:]), ("to_the_year", files)):
+        store = DATA / "store_append"
+        shutil.rmtree(store, ignore_errors=True)
+        heliohub.ingest(given, store, progress=False)
+        times = [median_seconds(lambda p=p, s=store: heliohub.ingest([p], s, progress=False), repeat=1)[0]
+                 for p in days]
+        out[name] = round(statistics.median(times), 3)
+    return {"append_one_day_s": out}
 
 
 def compressors() -> dict[str, object]:
@@ -134,6 +183,8 @@ def main() -> None:
     files = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf", DAYS)
     write_results("store", {
         "ingest_year": ingest_cost(files),
+        "memory": memory(files),
+        "append": appends(files),
         "compressors": compressors(),
         "chunking_s3": chunking(files),
         "layout": {"CHUNK_BYTES": layout.CHUNK_BYTES, "TIME_CHUNK_RECORDS": layout.TIME_CHUNK_RECORDS},

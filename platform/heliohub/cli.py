@@ -32,7 +32,7 @@ def parser() -> argparse.ArgumentParser:
                         help="pre-generate quicklooks for the windows the new records fall in (default periods: "
                         "1h,6h,24h), as the Cluster Science Archive does")
     ingest.add_argument("--batch-mb", type=_positive, metavar="MB",
-                        help="write what has been read once the files' data in memory reach this many MB, and go "
+                        help="write what has been read once the files' data in memory reach this many MiB, and go "
                         "on reading (default 512; memory use is a few times this, whatever the number of files)")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     fetch = commands.add_parser(
