@@ -11,7 +11,7 @@ re-measures them). In short:
   ``TIME_INDEX`` keeps each chunk's first and last time and its gaps, so opening a range reads only the time
   chunks it overlaps, and an append only those it changes, not the whole axis (20 years of 4 s data hold 1.3 GB
   of times);
-* numbers are compressed with Blosc (lz4, byte shuffle: 8-17x faster to write than zstd, 1.4-3x faster to
+* numbers are compressed with Blosc (lz4, byte shuffle: 6-19x faster to write than zstd, 1.5-2.3x faster to
   read, as small on measured fields), text with zstd.
 """
 
