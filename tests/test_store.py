@@ -15,10 +15,11 @@ from pathlib import Path
 import numpy as np
 import pytest
 import xarray as xr
+import zarr
 
 import heliohub
 from heliohub import catalog, layout, merge
-from heliohub.archive import Archive
+from heliohub.archive import BRANCH, Archive
 from heliohub.ingestion import ingest
 from heliohub.merge import VARIABLE_ORDER, read_provenance
 
@@ -187,10 +188,6 @@ def test_a_store_indexed_before_chunks_kept_their_gaps_is_indexed_anew_at_its_ne
                                                                                           monkeypatch):
     # Stores written before each chunk of the time index kept its gaps: their index cannot be continued from a
     # kept prefix, so the first merge after indexes the axis whole, and later merges continue from that.
-    import zarr
-
-    from heliohub.archive import BRANCH
-
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
     parts = fgm_parts(tmp_path / "parts", 4)
     assert ingest(parts[:2], tmp_path / "store", include_paths=cef_headers, progress=False).ok

@@ -41,7 +41,7 @@ from .merge import (
     check_compatible,
     merge_into,
     newer,
-    open_stored,
+    open_for_merge,
     provenance_attr,
     read_provenance,
     spans_of,
@@ -304,11 +304,13 @@ def _read(files: list[str], headers: list[str], dataset_id: str | None, storage_
     def on_cluster() -> Iterator[_Loaded | FileResult]:
         waiting = iter(files)
         running: collections.deque[Any] = collections.deque()
-        while True:
-            threads = sum(w.get("nthreads", 1) for w in client.scheduler_info().get("workers", {}).values())
+        ahead = 1
+        for handed in itertools.count():
+            if handed % ahead == 0:  # asked again once per window: workers join as a gateway cluster scales up
+                ahead = max(8, 2 * sum(client.nthreads().values()))
             running.extend(client.submit(load, path, include_paths=headers, dataset_id=dataset_id,
                                          storage_options=storage_options, pure=False)
-                           for path in itertools.islice(waiting, max(0, max(8, 2 * threads) - len(running))))
+                           for path in itertools.islice(waiting, max(0, ahead - len(running))))
             if not running:
                 return
             yield running.popleft().result()
@@ -364,7 +366,7 @@ def _open_stored(session: icechunk.Session) -> xr.Dataset | None:
         return None
     if PROVENANCE not in group.attrs:
         return None
-    return open_stored(session.store)
+    return open_for_merge(session.store)
 
 
 def _merge(session: icechunk.Session, dataset_id: str,

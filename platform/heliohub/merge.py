@@ -334,7 +334,7 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
                removals: dict[str, list[tuple[str, str]]], attrs: dict[str, Any],
                variable_attrs: dict[str, dict[str, Any]] | None) -> None:
     """Merge the records of ``datasets`` (a batch's files, oldest first) into the stored group (``stored``: opened
-    lazily, by :func:`open_stored`), after removing stored records in ``removals`` spans.
+    lazily, by :func:`open_for_merge`), after removing stored records in ``removals`` spans.
 
     Only the stored records from the first chunk a change touches on are read and written again, found through
     the group's time index; the index is recomputed from that chunk on. Files that only add records after every
@@ -394,7 +394,7 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
     _publish(group, attrs, index, variable_attrs)
 
 
-def open_stored(store: Any) -> xr.Dataset:
+def open_for_merge(store: Any) -> xr.Dataset:
     """A stored dataset as a merge reads it: lazily, with no index built on its time axes (which would read them
     whole: 1.3 GB of times for 20 years of 4 s data)."""
     return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False)
