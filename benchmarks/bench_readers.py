@@ -85,12 +85,12 @@ def cdf(label: str, paths: list[Path]) -> dict[str, object]:
 
 
 def main() -> None:
-    shared_cdfs = sorted(fgm_like.SHARED_DATA.glob("*/cdf/*.cdf"))
+    shared_cdfs = sorted(fgm_like.DATA.glob("*/cdf/*.cdf"))
     daily = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf", CDF_DAYS)
     write_results("readers", {
         "cef_fgm": cef(),
         "cdf_daily_fgm": cdf(f"{CDF_DAYS} daily FGM-like CDFs of 21 600 records (CDF_EPOCH)", daily),
-        "cdf_shared": cdf("every CDF in ../shared/data (80 kB to 370 kB each)", shared_cdfs),
+        "cdf_shared": cdf("every CDF in data/ (80 kB to 370 kB each)", shared_cdfs),
     })
 
 

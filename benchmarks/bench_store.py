@@ -127,7 +127,7 @@ def compressors() -> dict[str, object]:
     from numcodecs import Blosc, GZip, Zstd
 
     fgm = fgm_like.fgm_records()
-    epd = heliohub.read_file(fgm_like.SHARED_DATA / "solar_orbiter" / "cdf"
+    epd = heliohub.read_file(fgm_like.DATA / "solar_orbiter" / "cdf"
                              / "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")
     arrays = {
         "FGM B_vec (float32, 14772x3)": fgm[B].values,

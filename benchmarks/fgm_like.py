@@ -10,9 +10,9 @@ from pathlib import Path
 
 import numpy as np
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-FGM_CEF = SHARED_DATA / "cluster" / "cef" / "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
-CEF_HEADERS = [SHARED_DATA / "cluster" / "cef" / "headers" / sub for sub in ("irfu", "irfu/fgm")]
+DATA = Path(__file__).resolve().parents[1] / "data"
+FGM_CEF = DATA / "cluster" / "cef" / "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
+CEF_HEADERS = [DATA / "cluster" / "cef" / "headers" / sub for sub in ("irfu", "irfu/fgm")]
 
 
 def _split(text: bytes) -> tuple[bytes, list[bytes]]:

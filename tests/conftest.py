@@ -1,31 +1,55 @@
-"""Shared fixtures: the real archive files in ../shared/data (never copied into the project)."""
+"""Shared fixtures: the real archive files in data/ (copied with their provenance, data/README.md), and one
+running platform (`heliohub up`) for every test that needs it."""
 
 from __future__ import annotations
 
+import hashlib
+import json
 import logging
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
 from pathlib import Path
 
 import pytest
 
-SHARED_DATA = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-CEF = SHARED_DATA / "cluster" / "cef"
+DATA = Path(__file__).resolve().parents[1] / "data"
+CEF = DATA / "cluster" / "cef"
 CEF_HEADERS = [CEF / "headers" / sub for sub in ("irfu", "irfu/fgm", "caa", "caa/aux2", "caa/cis")]
 
 
-def shared(*parts: str) -> Path:
-    """A path under ../shared/data, or skip the test with the reason when the folder is absent."""
-    if not SHARED_DATA.is_dir():
-        pytest.skip(f"the real archive files are not here: {SHARED_DATA} is absent (see tests/README.md)")
-    path = SHARED_DATA.joinpath(*parts)
+# The fast core tier (`python3 dev.py test -m core`): readers, layout and the folder store, in under two minutes.
+CORE_MODULES = {"test_read_cef", "test_read_cdf", "test_read_fits", "test_lint", "test_any_file", "test_store",
+                "test_access"}
+OUTSIDE_CORE = {"s3_endpoint", "platform", "browser", "chart"}  # servers and tools the core does without
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        module = item.nodeid.split("::")[0].rsplit("/", 1)[-1].removesuffix(".py")
+        callspec = getattr(item, "callspec", None)
+        on_s3 = callspec is not None and callspec.params.get("archive") == "s3"
+        slow = item.get_closest_marker("slow") is not None
+        if module in CORE_MODULES and not OUTSIDE_CORE & set(getattr(item, "fixturenames", ())) and not on_s3 \
+                and not slow:
+            item.add_marker(pytest.mark.core)
+
+
+def real_file(*parts: str) -> Path:
+    """A path under data/ (the real archive files that ship with the repository)."""
+    path = DATA.joinpath(*parts)
     if not path.exists():
-        pytest.skip(f"{path} is absent from ../shared/data")
+        raise FileNotFoundError(f"{path} is missing from the checkout: data/README.md lists the real files")
     return path
 
 
 @pytest.fixture
 def cef_headers() -> list[str]:
     """The folders holding the CEF header (.ceh) files the real CEF files include."""
-    shared("cluster", "cef", "headers")
     return [str(p) for p in CEF_HEADERS]
 
 
@@ -51,6 +75,78 @@ def s3_archive(s3_endpoint, monkeypatch, request):
                         "AWS_SECRET_ACCESS_KEY": "heliohub-test", "AWS_REGION": "us-east-1"}.items():
         monkeypatch.setenv(name, value)
     monkeypatch.delenv("HELIOHUB_ARCHIVE", raising=False)
-    bucket = "archive-" + "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())[:40].strip("-")
+    # one bucket per test (parametrized ones too: the name's end is a digest of the whole test ID)
+    name = "".join(ch if ch.isalnum() else "-" for ch in request.node.name.lower())[:40].strip("-")
+    bucket = f"archive-{name}-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/store"
+
+
+ROOT = Path(__file__).resolve().parents[1]
+ADMIN_PASSWORD = "an-admin-password-of-32-characters-at-least"
+# Each test user signs up with a password of their own; only these names may use the test platform.
+PASSWORDS = {"alice": "alice-password-for-tests", "bob": "bob-password-for-tests",
+             "carol": "carol-password-for-tests", "dave": "dave-password-for-tests",
+             "erin": "erin-password-for-tests"}
+# The test platform's limits (heliohub up's settings), small enough to be reached by the tests.
+LIMITS = {"max_servers": 2, "clusters_per_user": 2, "cluster_max_workers": 2, "server_memory": "2G",
+          "home_quota": "64M", "worker_memory": "1G"}
+
+
+def passable_folder(prefix: str) -> Path:
+    """A new folder that other system accounts can pass through (pytest's own are closed: 0700), as the users'
+    accounts of a `heliohub up` run as root must, to reach their homes."""
+    folder = Path(tempfile.mkdtemp(prefix=prefix))
+    folder.chmod(0o755)
+    return folder
+
+
+@pytest.fixture(scope="session")
+def platform():
+    """`heliohub up` in a child process, its demo Cluster hour fetched from a stand-in of the Cluster Science
+    Archive (tests/archive_server.py); the test users signed up through the hub's form."""
+    from .archive_server import ArchiveServer
+    from .hub_client import free_ports, sign_up
+
+    data = passable_folder("heliohub-up-")
+    hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
+    csa = ArchiveServer()
+    env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_CSA_URL": csa.url("csa-sl-tap")}
+    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
+        env.pop(key, None)
+    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
+               f"--UpSettings.hub_port={hub}", f"--UpSettings.hub_api_port={api}",
+               f"--UpSettings.proxy_api_port={proxy}", f"--UpSettings.gateway_port={gateway}",
+               f"--UpSettings.gateway_api_port={gateway_api}", f"--UpSettings.s3_port={s3}",
+               f"--UpSettings.users={list(PASSWORDS)!r}",
+               *[f"--UpSettings.{name}={value}" for name, value in LIMITS.items()]]
+    output = data / "up.out"
+    with open(output, "wb") as out:
+        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
+        deadline = time.monotonic() + 240
+        while b"heliohub is up" not in output.read_bytes():
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("heliohub up did not come up:\n" + output.read_text()[-5000:])
+            time.sleep(0.5)
+        state = json.loads((data / "hub" / "state.json").read_text())
+        url = f"http://127.0.0.1:{hub}"
+        for name, password in PASSWORDS.items():
+            sign_up(url, name, password)
+        yield {"url": url, "data": data, "state": state, "output": output,
+               "ports": [hub, api, proxy, gateway, gateway_api, s3]}
+        process.send_signal(signal.SIGINT)
+        process.wait(timeout=120)
+    csa.close()
+    shutil.rmtree(data, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def alice(platform):
+    """alice, logged in, her server running."""
+    from .hub_client import HubUser
+
+    user = HubUser(platform["url"], "alice", PASSWORDS["alice"])
+    user.spawn()
+    yield user
+    user.stop()

@@ -18,7 +18,7 @@ from heliohub import layout
 from heliohub.access import clear_caches
 from heliohub.errors import ArchiveError, DatasetNotFoundError, TimeRangeError
 
-from .conftest import CEF_HEADERS, shared
+from .conftest import CEF_HEADERS, real_file
 from .store_helpers import chunk_gets, requests_seen
 from .test_store import FGM, fgm_parts
 
@@ -42,9 +42,9 @@ def store(s3_endpoint, tmp_path_factory):
         patch.setattr(layout, "CHUNK_BYTES", SMALL_CHUNKS)
         patch.setattr(layout, "TIME_CHUNK_RECORDS", TIME_CHUNKS)
         parts = fgm_parts(tmp_path_factory.mktemp("parts"), 3)
-        files = [*parts, *sorted(shared("cluster", "cdf").glob("C*_CP_FGM_SPIN__*.cdf")),
-                 shared("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits"),
-                 shared("soho", "eit", "efz20040301.000010_s.fits")]
+        files = [*parts, *sorted(real_file("cluster", "cdf").glob("C*_CP_FGM_SPIN__*.cdf")),
+                 real_file("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits"),
+                 real_file("soho", "eit", "efz20040301.000010_s.fits")]
         report = heliohub.ingest(files, include_paths=[str(p) for p in CEF_HEADERS], progress=False)
         assert report.ok, report.summary()
         yield url
@@ -52,19 +52,19 @@ def store(s3_endpoint, tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def fgm_file():
-    return heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
+    return heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
 
 
 def test_values_equal_the_files(store, fgm_file):
     ds = heliohub.open_dataset(FGM_ID).sel(time=slice(fgm_file.time.values[0], None))
     xr.testing.assert_equal(ds.load().drop_attrs(), fgm_file.drop_attrs())
     for n in (1, 2, 3):
-        path = shared("cluster", "cdf", f"C{n}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+        path = real_file("cluster", "cdf", f"C{n}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
         xr.testing.assert_equal(heliohub.open_dataset(f"C{n}_CP_FGM_SPIN").load().drop_attrs(),
                                 heliohub.read_file(path).drop_attrs())
     eit = heliohub.open_dataset("SOHO_EIT_195")
     np.testing.assert_array_equal(heliohub.frame_to_map(eit).data,
-                                  heliohub.read_file(shared("soho", "eit", "efz20040301.000010_s.fits"))["image"][0])
+                                  heliohub.read_file(real_file("soho", "eit", "efz20040301.000010_s.fits"))["image"][0])
 
 
 @pytest.mark.parametrize("kind", ["text", "datetime", "numpy"])
@@ -132,7 +132,7 @@ def test_a_time_index_that_does_not_fit_its_axis_is_not_used(tmp_path, monkeypat
 
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", TIME_CHUNKS)
     archive = str(tmp_path / "store")
-    heliohub.ingest([shared("cluster", "cef", FGM)], archive, include_paths=[str(p) for p in CEF_HEADERS],
+    heliohub.ingest([real_file("cluster", "cef", FGM)], archive, include_paths=[str(p) for p in CEF_HEADERS],
                     progress=False)
     repo = Archive.resolve(archive).repository(FGM_ID)
     session = repo.writable_session(BRANCH)

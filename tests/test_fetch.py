@@ -15,7 +15,7 @@ import pytest
 import heliohub
 from heliohub.fetching.pipeline import MANIFEST
 
-from .conftest import shared
+from .conftest import real_file
 from .store_helpers import ROOT, open_stored
 
 C1 = "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
@@ -26,7 +26,7 @@ HOUR = ("2001-06-11T20:00", "2001-06-11T21:00")
 def server():
     from .archive_server import ArchiveServer
 
-    shared("cluster", "cdf")
+    real_file("cluster", "cdf")
     archive = ArchiveServer()
     yield archive
     archive.close()
@@ -52,7 +52,7 @@ def test_csa_fetch_ingests_what_the_files_hold_and_a_rerun_fetches_nothing(serve
     assert report.ok, report.summary()
     assert [(i.status, [Path(f).name for f in i.files]) for i in report.items] == [("fetched", [C1])]
     assert [f.status for f in report.ingest.files] == ["ingested"]
-    expected = heliohub.read_file(shared("cluster", "cdf", C1))
+    expected = heliohub.read_file(real_file("cluster", "cdf", C1))
     stored = open_stored(store, "C1_CP_FGM_SPIN")
     np.testing.assert_array_equal(stored["B_vec_xyz_gse__C1_CP_FGM_SPIN"].values,
                                   expected["B_vec_xyz_gse__C1_CP_FGM_SPIN"].values)
@@ -70,7 +70,7 @@ def test_wildcards_expand_through_the_inventory(server, options):
     report = heliohub.fetch("csa", "C?_CP_FGM_SPIN", *HOUR, url=csa(server), **options)
     assert report.datasets == [f"C{n}_CP_FGM_SPIN" for n in range(1, 5)]
     assert sorted(Path(f).name for i in report.items for f in i.files) == sorted(
-        p.name for p in shared("cluster", "cdf").glob("C?_CP_FGM_SPIN__20010611*.cdf"))
+        p.name for p in real_file("cluster", "cdf").glob("C?_CP_FGM_SPIN__20010611*.cdf"))
 
 
 def test_long_ranges_go_in_windows_and_a_refused_window_in_halves(server, options):
@@ -96,7 +96,7 @@ def test_failures_are_retried(server, options, tmp_path, kind):
     assert [i.status for i in report.items] == ["fetched"]
     assert len(server.data_requests()) == 3
     (file,) = report.items[0].files
-    assert Path(file).read_bytes() == shared("cluster", "cdf", C1).read_bytes()
+    assert Path(file).read_bytes() == real_file("cluster", "cdf", C1).read_bytes()
 
 
 def test_a_download_that_stays_broken_is_never_ingested_and_a_rerun_completes_it(server, options, tmp_path):
@@ -159,7 +159,7 @@ def test_solar_orbiter_files_checked_against_the_inventory(server, options, tmp_
                             ingest_into=store, **options)
     assert report.ok, report.summary()
     assert [f.status for f in report.ingest.files] == ["ingested"]
-    expected = heliohub.read_file(shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"))
+    expected = heliohub.read_file(real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"))
     assert open_stored(store, dataset).sizes["time"] == expected.sizes["time"]
     with pytest.raises(heliohub.FetchError, match=r"no dataset 'solo_L2_epd-ept-nort'.*closest"):
         heliohub.fetch("soar", "solo_L2_epd-ept-nort", "2020-07-13", "2020-07-14", url=server.url("soar-sl-tap"),

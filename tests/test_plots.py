@@ -1,4 +1,4 @@
-"""Quicklooks and inventory plots of every dataset in ../shared/data and the demo archive, as PNG and HTML, checked on
+"""Quicklooks and inventory plots of every dataset in data/ and the demo archive, as PNG and HTML, checked on
 the figures themselves (labels, units, time ranges); the PNGs and HTML files are kept in test-artifacts/plots/."""
 
 from __future__ import annotations
@@ -19,9 +19,9 @@ import zarr
 import heliohub
 from heliohub.archive import BRANCH, Archive
 from heliohub.catalog import read_catalog
-from heliohub.up.run import demo_files
+from heliohub.up import demo
 
-from .conftest import CEF_HEADERS, shared
+from .conftest import CEF_HEADERS, real_file
 from .store_helpers import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "plots"
@@ -30,11 +30,10 @@ EMPTY_RANGE = ("2001-01-01", "2001-01-02")
 
 @pytest.fixture(scope="module")
 def store(tmp_path_factory) -> Path:
-    """A folder store holding every file of ../shared/data and the demo archive's files."""
-    shared("cluster")
-    found, _ = demo_files()
+    """A folder store holding the demo archive's files (every file of data/, and sunpy's)."""
+    found, _ = demo.inputs()
     archive = tmp_path_factory.mktemp("plots") / "store"
-    heliohub.ingest([str(shared()), *found], archive, include_paths=[str(p) for p in CEF_HEADERS], progress=False)
+    heliohub.ingest(found, archive, include_paths=demo.include_paths(), progress=False)
     shutil.rmtree(ARTIFACTS, ignore_errors=True)
     return archive
 
@@ -100,7 +99,7 @@ def test_images_are_frames_with_a_time_slider(tmp_path):
     import holoviews as hv
 
     # no dataset of the real files has two frames: the demo's two EIT images (195 and 171 A) under one ID do
-    found, _ = demo_files()
+    found, _ = demo.inputs()
     eit = [f for f in found if "/EIT/" in f]
     if len(eit) < 2:
         pytest.skip("sunpy's two EIT test images are not installed")
@@ -145,7 +144,7 @@ def test_long_series_are_reduced_to_the_figure_width_keeping_their_extremes(stor
 
 def test_ingest_pregenerates_quicklooks_that_quicklook_uses_and_a_new_version_redraws(store, tmp_path):
     archive = tmp_path / "store"
-    source = shared("cluster", "cef", "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef")
+    source = real_file("cluster", "cef", "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef")
     headers = [str(p) for p in CEF_HEADERS]
     heliohub.ingest([str(source)], archive, include_paths=headers, quicklooks=["24h"], progress=False)
     stored = _pregenerated(archive, "C4_CP_FGM_SPIN", "24h")
@@ -179,7 +178,7 @@ def _pregenerated(archive: Path, dataset_id: str, period: str) -> dict[str, byte
 def test_inventory_reads_the_catalog_only(s3_archive):
     from .test_access import chunk_gets, requests_seen
 
-    files = [shared("cluster", "cdf", n) for n in ("C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
+    files = [real_file("cluster", "cdf", n) for n in ("C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
                                                    "C4_CP_EFW_L1_P34__20010226_051830_20010226_051836_V110503.cdf")]
     heliohub.ingest([str(f) for f in files], s3_archive, progress=False)
     heliohub.access.clear_caches()
@@ -215,5 +214,5 @@ def test_the_cli_writes_png_without_a_display_and_names_bad_requests(store, tmp_
                             str(tmp_path / "x.txt"), "--archive", str(store)], **run)
     assert wrong.returncode == 2 and "x.txt: a quicklook is written as .png or .html" in wrong.stderr
     ingest = subprocess.run([sys.executable, "-m", "heliohub.cli", "ingest", "--quicklooks", "2h", "--json",
-                             str(shared("cluster", "cdf")), "--archive", str(tmp_path / "s")], **run)
+                             str(real_file("cluster", "cdf")), "--archive", str(tmp_path / "s")], **run)
     assert ingest.returncode == 2 and "unknown quicklook period(s) 2h" in ingest.stderr

@@ -16,7 +16,7 @@ from heliohub.errors import FileReadError, UnknownFormatError
 from heliohub.readers import reader_for
 from heliohub.sources import read_source
 
-from .conftest import shared
+from .conftest import real_file
 
 CLUSTER_CDF = [
     (f"C{n}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf", f"C{n}_CP_FGM_SPIN", records)
@@ -30,7 +30,7 @@ def _cdflib_times(cdf: cdflib.CDF, name: str) -> np.ndarray:
 
 @pytest.mark.parametrize(("name", "dataset_id", "records"), CLUSTER_CDF)
 def test_cluster_cdf_values_and_times_equal_cdflib(name, dataset_id, records):
-    path = shared("cluster", "cdf", name)
+    path = real_file("cluster", "cdf", name)
     ds = heliohub.read_file(path)
     reference = cdflib.CDF(str(path))
     assert ds.attrs["dataset_id"] == dataset_id
@@ -51,14 +51,14 @@ def test_cluster_cdf_values_and_times_equal_cdflib(name, dataset_id, records):
 
 
 def test_epoch16_keeps_sub_microsecond_times():
-    ds = heliohub.read_file(shared("cluster", "cdf", CLUSTER_CDF[-1][0]))
+    ds = heliohub.read_file(real_file("cluster", "cdf", CLUSTER_CDF[-1][0]))
     assert str(ds.time.values[0]) == "2001-02-26T05:18:30.002201000"
     assert ds.time.dtype == np.dtype("datetime64[ns]")
     assert ds.time.attrs["FILLVAL"] == "9999-12-31T23:59:59.000000000"
 
 
 def test_fgm_cdf_labels_units_and_globals():
-    ds = heliohub.read_file(shared("cluster", "cdf", CLUSTER_CDF[0][0]))
+    ds = heliohub.read_file(real_file("cluster", "cdf", CLUSTER_CDF[0][0]))
     b = ds["B_vec_xyz_gse__C1_CP_FGM_SPIN"]
     assert b.dims == ("time", "B_vec_xyz_gse__C1_CP_FGM_SPIN_dim1")
     assert b.attrs["units"] == "nT"
@@ -71,7 +71,7 @@ def test_fgm_cdf_labels_units_and_globals():
 
 
 def test_compressed_tt2000_spectra_equal_cdflib():
-    path = shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")
+    path = real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")
     ds = heliohub.read_file(path)
     reference = cdflib.CDF(str(path))
     assert ds.sizes["time"] == 39784
@@ -90,14 +90,14 @@ def test_compressed_tt2000_spectra_equal_cdflib():
 
 
 def test_zero_record_cdf_gives_an_empty_time_axis():
-    ds = heliohub.read_file(shared("solar_orbiter", "cdf", "solo_L1_swa-pas-mom_20200706_V01.cdf"))
+    ds = heliohub.read_file(real_file("solar_orbiter", "cdf", "solo_L1_swa-pas-mom_20200706_V01.cdf"))
     assert ds.sizes["time"] == 0
     assert ds.time.dtype == np.dtype("datetime64[ns]")
     assert ds["velocity"].shape == (0, 3)
 
 
 def test_master_cdf_keeps_its_matrix_shape_and_axes():
-    ds = heliohub.read_file(shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf"))
+    ds = heliohub.read_file(real_file("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf"))
     assert ds["Matrix"].dims == ("time", "v_par_index", "v_per_index")
     assert ds["Matrix"].shape == (0, 50, 25)
     np.testing.assert_array_equal(ds["v_par_index"].values, np.arange(1, 51))
@@ -105,7 +105,7 @@ def test_master_cdf_keeps_its_matrix_shape_and_axes():
 
 
 def test_column_major_cdf_reads_in_c_order(tmp_path):
-    """No real file in ../shared/data is column-major, so this one is written here with cdflib's writer.
+    """No real file in data/ is column-major, so this one is written here with cdflib's writer.
 
     cdflib's writer stores the bytes it is given, so each record goes in transposed: the file then holds the
     matrix in column-major order, as a Fortran-written CDF would.
@@ -132,17 +132,17 @@ def test_column_major_cdf_reads_in_c_order(tmp_path):
 
 @pytest.mark.parametrize("keep", [0.5, 0.9])
 def test_truncated_cdf_is_refused(tmp_path, keep):
-    source = shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf").read_bytes()
+    source = real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf").read_bytes()
     damaged = tmp_path / "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"
     damaged.write_bytes(source[: int(len(source) * keep)])
     with pytest.raises(FileReadError, match="corrupt or truncated CDF") as caught:
         heliohub.read_file(damaged)
     assert str(damaged) in str(caught.value)
-    assert "download the file again" in str(caught.value)
+    assert "fetch it again" in str(caught.value)
 
 
 def test_corrupt_cdf_is_refused(tmp_path):
-    source = bytearray(shared("cluster", "cdf", CLUSTER_CDF[0][0]).read_bytes())
+    source = bytearray(real_file("cluster", "cdf", CLUSTER_CDF[0][0]).read_bytes())
     source[8:400] = b"\xff" * 392  # the CDF descriptor record and what follows
     damaged = tmp_path / "damaged.cdf"
     damaged.write_bytes(bytes(source))
@@ -190,9 +190,9 @@ def test_damaged_copies_never_crash_the_process():
 
     Runs in a child process so that a crash fails this test rather than the whole run.
     """
-    files = [shared("cluster", "cdf", CLUSTER_CDF[0][0]), shared("cluster", "cdf", CLUSTER_CDF[-1][0]),
-             shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"),
-             shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")]
+    files = [real_file("cluster", "cdf", CLUSTER_CDF[0][0]), real_file("cluster", "cdf", CLUSTER_CDF[-1][0]),
+             real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"),
+             real_file("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")]
     result = subprocess.run([sys.executable, "-c", _DAMAGE_SWEEP, *map(str, files)], capture_output=True,
                             text=True, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
@@ -202,7 +202,7 @@ def test_damaged_copies_never_crash_the_process():
 def test_a_read_keeps_none_of_the_files_bytes():
     # pycdfpp's lazy loading kept a file's bytes for as long as any of its arrays lived: twice the memory of the
     # data, for every file an ingest holds
-    source = read_source(shared("cluster", "cdf", CLUSTER_CDF[0][0]))
+    source = read_source(real_file("cluster", "cdf", CLUSTER_CDF[0][0]))
     before = sys.getrefcount(source.data)
     ds = reader_for(source).read(source)
     gc.collect()

@@ -15,7 +15,7 @@ import pytest
 import heliohub
 from heliohub.errors import FileReadError, IncludeNotFoundError
 
-from .conftest import CEF, shared
+from .conftest import CEF, real_file
 
 FGM = "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef"
 EFW = "C1_CP_EFW_L3_P__20010201_120000_20010201_120100_V110503.cef.gz"
@@ -27,7 +27,7 @@ MAARBLE = "C1_CP_AUX_MAARBLE_ULF_PC1__20010522_202305_20010522_202406_V00.cef.gz
 SPIN = "C1_CP_AUX_SPIN_TIME__20110705_000000_20110706_000000_V05.cef.gz"
 CIS = "C1_CP_CIS-CODIF_H1_1D_PEF__20010101_V01.cef.gz"
 
-# (file, records, dataset ID) as ../shared/data/README.md lists them.
+# (file, records, dataset ID) as data/README.md lists them.
 EXPECTED = [
     (FGM, 14772, "C4_CP_FGM_SPIN"),
     (EFW, 15, "C1_CP_EFW_L3_P"),
@@ -58,7 +58,7 @@ def text_records(path: Path, marker: str | None) -> list[list[str]]:
 
 
 def read(name: str, cef_headers: list[str]):
-    return heliohub.read_file(shared("cluster", "cef", name), include_paths=cef_headers)
+    return heliohub.read_file(real_file("cluster", "cef", name), include_paths=cef_headers)
 
 
 @pytest.mark.parametrize(("name", "records", "dataset_id"), EXPECTED)
@@ -76,7 +76,7 @@ def test_every_cef_file_reads_with_its_record_count_and_id(name, records, datase
 
 def test_fgm_values_equal_the_text(cef_headers):
     ds = read(FGM, cef_headers)
-    rows = text_records(shared("cluster", "cef", FGM), "$")
+    rows = text_records(real_file("cluster", "cef", FGM), "$")
     assert len(rows) == ds.sizes["time"] == 14772
     table = np.array(rows)
     times = pd.to_datetime(table[:, 0], format="ISO8601").tz_convert(None).to_numpy()
@@ -112,7 +112,7 @@ def test_fgm_attributes_follow_the_convention(cef_headers):
 
 def test_gzipped_merged_file_with_end_of_data_and_records_trailer(cef_headers):
     ds = read(EFW, cef_headers)
-    rows = text_records(shared("cluster", "cef", EFW), "$")
+    rows = text_records(real_file("cluster", "cef", EFW), "$")
     assert ds.sizes["time"] == len(rows) == 15
     values = [name for name in ds.data_vars if ds[name].dtype.kind == "f"]
     first = ds[values[0]].values
@@ -122,7 +122,7 @@ def test_gzipped_merged_file_with_end_of_data_and_records_trailer(cef_headers):
 
 def test_iso_time_range_records_and_fill(cef_headers):
     ds = read(ASP, cef_headers)
-    rows = text_records(shared("cluster", "cef", ASP), "$")
+    rows = text_records(real_file("cluster", "cef", ASP), "$")
     bounds = ds["time_tags__C2_CP_ASP_ACTIVE"]
     assert bounds.shape == (77, 2) and bounds.dtype == np.dtype("datetime64[ns]")
     assert ds["time"].attrs["archive_name"] == "time_tags__C2_CP_ASP_ACTIVE"
@@ -135,8 +135,8 @@ def test_iso_time_range_records_and_fill(cef_headers):
 
 
 def test_time_range_fill_values_become_nat(cef_headers, tmp_path):
-    text = text_of(shared("cluster", "cef", ASP))
-    first = text_records(shared("cluster", "cef", ASP), "$")[1][0]
+    text = text_of(real_file("cluster", "cef", ASP))
+    first = text_records(real_file("cluster", "cef", ASP), "$")[1][0]
     damaged = tmp_path / ASP
     damaged.write_text(text.replace(first, "9999-12-31T23:59:59Z/9999-12-31T23:59:59Z", 1))
     bounds = heliohub.read_file(damaged, include_paths=cef_headers)["time_tags__C2_CP_ASP_ACTIVE"]
@@ -145,7 +145,7 @@ def test_time_range_fill_values_become_nat(cef_headers, tmp_path):
 
 def test_newline_ended_records_and_end_of_file_word(cef_headers):
     ds = read(AUX, cef_headers)
-    rows = text_records(shared("cluster", "cef", AUX), None)
+    rows = text_records(real_file("cluster", "cef", AUX), None)
     assert ds.sizes["time"] == len(rows) == 1440
     np.testing.assert_array_equal(ds["sc_long__C3_CP_AUX_SPIN_AXIS"].values,
                                   np.array([r[2] for r in rows], dtype=np.float64).astype(np.float32))
@@ -154,7 +154,7 @@ def test_newline_ended_records_and_end_of_file_word(cef_headers):
 
 def test_quoted_char_values_keep_their_spaces(cef_headers):
     ds = read(DWP, cef_headers)
-    rows = text_records(shared("cluster", "cef", DWP), None)
+    rows = text_records(real_file("cluster", "cef", DWP), None)
     assert ds.sizes["time"] == len(rows) == 167
     assert list(ds["Mask__CM_CP_DWP_UT_PIOR"].values[:3]) == ["  34", "   2", " 234"]
     assert ds["Content__CM_CP_DWP_UT_PIOR"].values[0] == "HS;"
@@ -164,7 +164,7 @@ def test_quoted_char_values_keep_their_spaces(cef_headers):
 
 def test_records_spread_over_lines_with_nested_includes(cef_headers):
     ds = read(MAARBLE, cef_headers)
-    rows = text_records(shared("cluster", "cef", MAARBLE), "$")
+    rows = text_records(real_file("cluster", "cef", MAARBLE), "$")
     assert len(rows) == ds.sizes["time"] == 7
     assert all(len(r) == 145 for r in rows)
     bb = ds["BB_xxyyzz_fac__C1_CP_AUX_MAARBLE_ULF_PC1"]
@@ -215,7 +215,7 @@ def test_semicolon_marker_mixed_case_names_and_constant_coordinates(cef_headers)
 
 def test_cef_and_cdf_of_one_dataset_have_the_same_shape(cef_headers):
     cef = read(FGM, cef_headers)
-    cdf = heliohub.read_file(shared("cluster", "cdf", "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"))
+    cdf = heliohub.read_file(real_file("cluster", "cdf", "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"))
     assert set(cef.variables) == set(cdf.variables)
     for name in cef.variables:
         assert cef[name].dims == cdf[name].dims, name
@@ -225,21 +225,21 @@ def test_cef_and_cdf_of_one_dataset_have_the_same_shape(cef_headers):
 
 
 def test_includes_through_cefpath_case_insensitively(tmp_path, monkeypatch):
-    source = shared("cluster", "cef", "headers", "irfu")
+    source = real_file("cluster", "cef", "headers", "irfu")
     lower = tmp_path / "headers"
     for folder in (source, source / "fgm"):
         for header in folder.glob("*.ceh"):
             lower.mkdir(exist_ok=True)
             shutil.copy(header, lower / header.name.lower())  # derived copies, renamed to test the case rule
     monkeypatch.setenv("CEFPATH", str(lower))
-    ds = heliohub.read_file(shared("cluster", "cef", FGM))
+    ds = heliohub.read_file(real_file("cluster", "cef", FGM))
     assert ds.attrs["MISSION"] == "Cluster"
 
 
 def test_missing_include_names_the_header_and_the_folders(tmp_path, monkeypatch):
     monkeypatch.delenv("CEFPATH", raising=False)
     with pytest.raises(IncludeNotFoundError) as caught:
-        heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(tmp_path)])
+        heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=[str(tmp_path)])
     message = str(caught.value)
     assert "CL_CH_MISSION.ceh" in message and str(tmp_path) in message and str(CEF) in message
     assert "line 12" in message and FGM in message and "CEFPATH" in message
@@ -247,7 +247,7 @@ def test_missing_include_names_the_header_and_the_folders(tmp_path, monkeypatch)
 
 def test_fsspec_urls_for_the_file_and_its_headers(cef_headers):
     memory = fsspec.filesystem("memory")
-    memory.pipe("/archive/" + MAARBLE, shared("cluster", "cef", MAARBLE).read_bytes())
+    memory.pipe("/archive/" + MAARBLE, real_file("cluster", "cef", MAARBLE).read_bytes())
     for folder in cef_headers:
         for header in Path(folder).glob("*.ceh"):
             memory.pipe(f"/headers/{header.name}", header.read_bytes())
@@ -257,7 +257,7 @@ def test_fsspec_urls_for_the_file_and_its_headers(cef_headers):
 
 
 def test_times_with_any_number_of_fraction_digits(tmp_path, cef_headers):
-    text = text_of(shared("cluster", "cef", AUX))
+    text = text_of(real_file("cluster", "cef", AUX))
     text = text.replace("2006-03-01T00:00:30.000Z", "2006-03-01T00:00:30.123456789Z", 1)
     text = text.replace("2006-03-01T00:01:30.000Z", "2006-03-01T00:01:30Z", 1)
     text = text.replace("2006-03-01T00:02:30.000Z", "2006-03-01T00:02:30.5Z", 1)
@@ -276,7 +276,7 @@ def test_reading_a_file_leaves_no_global_state(cef_headers):
 
 
 def test_bad_value_names_file_line_and_variable(tmp_path, cef_headers):
-    lines = text_of(shared("cluster", "cef", FGM)).split("\n")
+    lines = text_of(real_file("cluster", "cef", FGM)).split("\n")
     time, _range, _bx, rest = lines[599].split(",", 3)
     lines[599] = f"{time},{_range},abc,{rest}"
     damaged = tmp_path / FGM
@@ -289,7 +289,7 @@ def test_bad_value_names_file_line_and_variable(tmp_path, cef_headers):
 
 
 def test_record_with_too_few_values_names_its_line(tmp_path, cef_headers):
-    lines = text_of(shared("cluster", "cef", AUX)).split("\n")
+    lines = text_of(real_file("cluster", "cef", AUX)).split("\n")
     number = next(i for i, line in enumerate(lines) if line.startswith("2006-03-01T00:10:30")) + 1
     lines[number - 1] = lines[number - 1].rsplit(",", 1)[0]
     damaged = tmp_path / AUX
@@ -301,7 +301,7 @@ def test_record_with_too_few_values_names_its_line(tmp_path, cef_headers):
 
 @pytest.mark.parametrize("name", [FGM, AUX, DWP, MAARBLE])
 def test_truncated_text_is_refused(tmp_path, cef_headers, name):
-    text = text_of(shared("cluster", "cef", name))
+    text = text_of(real_file("cluster", "cef", name))
     damaged = tmp_path / name.removesuffix(".gz")
     damaged.write_text(text[: int(len(text) * 0.9) + 7])
     with pytest.raises(FileReadError, match="truncated"):
@@ -309,7 +309,7 @@ def test_truncated_text_is_refused(tmp_path, cef_headers, name):
 
 
 def test_truncated_and_corrupt_gzip_are_refused(tmp_path, cef_headers):
-    raw = shared("cluster", "cef", EFW).read_bytes()
+    raw = real_file("cluster", "cef", EFW).read_bytes()
     cut = tmp_path / "cut.cef.gz"
     cut.write_bytes(raw[: len(raw) // 2])
     with pytest.raises(FileReadError, match="gzip"):
@@ -324,7 +324,7 @@ def test_truncated_and_corrupt_gzip_are_refused(tmp_path, cef_headers):
 
 
 def test_records_trailer_mismatch_is_refused(tmp_path, cef_headers):
-    text = text_of(shared("cluster", "cef", EFW)).replace("!RECORDS= 15", "!RECORDS= 16")
+    text = text_of(real_file("cluster", "cef", EFW)).replace("!RECORDS= 15", "!RECORDS= 16")
     damaged = tmp_path / "efw.cef"
     damaged.write_text(text)
     with pytest.raises(FileReadError, match="16"):
@@ -332,7 +332,7 @@ def test_records_trailer_mismatch_is_refused(tmp_path, cef_headers):
 
 
 def test_unknown_value_type_names_the_variable(tmp_path, cef_headers):
-    text = text_of(shared("cluster", "cef", AUX))
+    text = text_of(real_file("cluster", "cef", AUX))
     text = text.replace("VALUE_TYPE          = FLOAT", "VALUE_TYPE          = QUATERNION", 1)
     damaged = tmp_path / AUX
     damaged.write_text(text)
@@ -343,7 +343,7 @@ def test_unknown_value_type_names_the_variable(tmp_path, cef_headers):
 
 
 def test_corrupt_header_line_is_refused_with_its_line(tmp_path, cef_headers):
-    lines = text_of(shared("cluster", "cef", AUX)).split("\n")
+    lines = text_of(real_file("cluster", "cef", AUX)).split("\n")
     lines[7] = "this is not CEF"
     damaged = tmp_path / AUX
     damaged.write_text("\n".join(lines))
@@ -356,7 +356,7 @@ def test_corrupt_header_line_is_refused_with_its_line(tmp_path, cef_headers):
                                   "time without Z", "spaces after commas"])
 def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
     """The one-record-per-line fast path and the general path give the same dataset, whatever the layout."""
-    original = shared("cluster", "cef", FGM)
+    original = real_file("cluster", "cef", FGM)
     text = original.read_bytes()
     header_end = text.index(b"\n", text.index(b"DATA_UNTIL")) + 1
     lines = text[header_end:].split(b"\r\n")

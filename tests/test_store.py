@@ -9,7 +9,6 @@ import random
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,12 +17,12 @@ import xarray as xr
 import zarr
 
 import heliohub
-from heliohub import catalog, layout, merge
+from heliohub import access, catalog, layout, merge
 from heliohub.archive import BRANCH, Archive
 from heliohub.ingestion import ingest
 from heliohub.merge import VARIABLE_ORDER, read_provenance
 
-from .conftest import CEF, CEF_HEADERS, SHARED_DATA, shared
+from .conftest import CEF, CEF_HEADERS, DATA, real_file
 from .store_helpers import (
     ROOT,
     assert_same_contents,
@@ -43,7 +42,7 @@ SIZE_REFUSALS = {"swap_lv1_20140606_000113.fits", "mdi_fd_Ic_6h_01d.5871.0000_s.
 
 def fgm_parts(folder: Path, parts: int, *, version: str = "01", edit=None) -> list[Path]:
     """The real 3-day FGM CEF file cut into ``parts`` consecutive files, each named as the archive would."""
-    text = shared("cluster", "cef", FGM).read_bytes()
+    text = real_file("cluster", "cef", FGM).read_bytes()
     header_end = text.index(b"\n", text.index(b"DATA_UNTIL")) + 1
     lines = [line for line in text[header_end:].split(b"\r\n") if line.strip()]
     folder.mkdir(parents=True, exist_ok=True)
@@ -70,7 +69,7 @@ def archive(request, tmp_path):
 
 
 def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_headers):
-    report = ingest([SHARED_DATA], archive, include_paths=cef_headers, progress=False)
+    report = ingest([DATA], archive, include_paths=cef_headers, progress=False)
     refused = {Path(f.path).name for f in report.refused}
     assert refused == SIZE_REFUSALS, report.summary()
     for result in report.refused:
@@ -113,7 +112,7 @@ def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_heade
         assert report.ok, report.summary()
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert [e.file for e in read_provenance(stored.attrs)] == sorted(p.name for p in parts)
 
@@ -132,11 +131,12 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
     assert report.ok, report.summary()
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
 
 
+@pytest.mark.slow
 def test_files_after_the_stored_records_are_streamed_in_as_a_merge_would_write_them(tmp_path, cef_headers,
                                                                                     monkeypatch):
     # A daily ingest, and every batch after the first of a long one: records later than every stored one are
@@ -159,7 +159,7 @@ def test_files_after_the_stored_records_are_streamed_in_as_a_merge_would_write_t
     assert_same_contents(contents(tmp_path / "streamed"), contents(tmp_path / "merged"))
     stored = open_stored(tmp_path / "streamed", "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
 
@@ -180,7 +180,7 @@ def test_an_append_reads_the_last_chunks_not_the_whole_dataset(s3_archive, tmp_p
     assert chunk_gets(appending) <= 2 * len(along) < chunks / 4, appending
     stored = open_stored(s3_archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
 
@@ -202,10 +202,11 @@ def test_a_store_indexed_before_chunks_kept_their_gaps_is_indexed_anew_at_its_ne
         stored = open_stored(tmp_path / "store", "C4_CP_FGM_SPIN")
         assert_time_index(stored)
         assert "gaps" in stored.attrs[layout.TIME_INDEX]["time"]
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
 
+@pytest.mark.slow
 def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path, cef_headers):
     # xarray imports dask.array (and scipy) when asked whether a numpy array is a dask one: ~0.5 s of a CLI ingest
     first, second, third = fgm_parts(tmp_path / "parts", 3)
@@ -219,15 +220,16 @@ def test_an_ingest_and_an_append_in_a_fresh_process_do_not_import_dask(tmp_path,
     assert result.stdout.split() == ["True", "False"]
 
 
+@pytest.mark.slow
 def test_an_ingest_in_batches_gives_the_store_of_one_batch(tmp_path, cef_headers):
     # Memory stays bounded whatever the number of files: what has been read is written once the files' arrays
     # reach the batch size. One file per batch gives what one batch gives.
     commits: list[str] = []
-    whole = ingest([SHARED_DATA], tmp_path / "whole", include_paths=cef_headers, progress=False,
+    whole = ingest([DATA], tmp_path / "whole", include_paths=cef_headers, progress=False,
                    on_commit=commits.append)
     assert sorted(commits) == whole.datasets
     commits.clear()
-    batched = ingest([SHARED_DATA], tmp_path / "batched", include_paths=cef_headers, progress=False, batch_bytes=1,
+    batched = ingest([DATA], tmp_path / "batched", include_paths=cef_headers, progress=False, batch_bytes=1,
                      on_commit=commits.append)
     assert commits.count("C4_CP_FGM_SPIN") == 2  # its CDF and its CEF file, in two batches
     assert [(f.path, f.status, f.reason) for f in batched.files] == [(f.path, f.status, f.reason) for f in whole.files]
@@ -252,7 +254,7 @@ def test_an_ingest_in_batches_gives_the_store_of_one_batch(tmp_path, cef_headers
 
 def test_shuffled_and_repeated_input_gives_the_identical_store(tmp_path, cef_headers):
     parts = fgm_parts(tmp_path / "parts", 4)
-    files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf")), *parts[:2]]
+    files = [*parts, *sorted((DATA / "cluster" / "cdf").glob("*.cdf")), *parts[:2]]
     ingest(files, tmp_path / "a", include_paths=cef_headers, progress=False)
     shuffled = files + files[::2]
     random.Random(3).shuffle(shuffled)
@@ -279,7 +281,7 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     assert [f.status for f in report.files] == ["replaced"]
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     middle = heliohub.read_file(new, include_paths=cef_headers).time.values
     inside = np.isin(stored.time.values, middle)
     assert stored.sizes["time"] == whole.sizes["time"] and inside.sum() == middle.size
@@ -293,7 +295,7 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
 
 
 def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_headers):
-    good = shared("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
     data = good.read_bytes()
     truncated = tmp_path / "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
     truncated.write_bytes(data[: len(data) // 2])
@@ -314,18 +316,17 @@ def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_he
 
 
 def _kill_after(args: list[str], commits: int) -> None:
-    """Start ``heliohub ingest`` and SIGKILL it once it reports ``commits`` commits (0: as soon as it starts)."""
-    process = subprocess.Popen([sys.executable, "-m", "heliohub.cli", "ingest", *args], cwd=ROOT,
+    """Start ``heliohub ingest`` and SIGKILL it once it reports ``commits`` commits (0: once it starts writing its
+    first batch, before any commit)."""
+    process = subprocess.Popen([sys.executable, "-m", "heliohub.cli", "--verbose", "ingest", *args], cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     seen = 0
-    deadline = time.monotonic() + 300
-    while seen < commits and time.monotonic() < deadline:
-        line = process.stderr.readline()
-        if not line:
-            break
+    for line in process.stderr:
         seen += line.startswith("heliohub ingest: committed")
-    if commits == 0:
-        time.sleep(1.0)
+        if seen >= commits and (commits or "writing a batch" in line):
+            break
+    else:
+        pytest.fail(f"heliohub ingest ended before {commits} commit(s) (exit {process.wait()})")
     process.send_signal(signal.SIGKILL)
     process.wait()
     process.stderr.close()
@@ -336,9 +337,9 @@ def kill_inputs(tmp_path_factory, s3_endpoint):
     """The ingest the kill tests interrupt, and the store an uninterrupted run of it gives (made once)."""
     import boto3
 
-    shared("cluster")
+    real_file("cluster")
     parts = fgm_parts(tmp_path_factory.mktemp("parts"), 3)
-    inputs = [str(p) for p in parts] + [str(SHARED_DATA / "cluster"), str(SHARED_DATA / "solar_orbiter")]
+    inputs = [str(p) for p in parts] + [str(DATA / "cluster"), str(DATA / "solar_orbiter")]
     headers = [str(p) for p in CEF_HEADERS]
     options = [*inputs, *[arg for folder in headers for arg in ("--include-path", folder)]]
     env = {"AWS_ENDPOINT_URL": s3_endpoint, "AWS_ACCESS_KEY_ID": "heliohub-test",
@@ -354,6 +355,14 @@ def kill_inputs(tmp_path_factory, s3_endpoint):
 def test_a_killed_ingest_completes_on_rerun_to_what_a_clean_run_gives(s3_archive, kill_inputs, commits):
     options, clean = kill_inputs
     _kill_after([*options, "--archive", s3_archive], commits)
+    # whatever the moment of the kill, the catalog lists exactly the datasets that were committed
+    store = Archive.resolve(s3_archive)
+    fs, root = store.fsspec()
+    names = [path.rsplit("/", 1)[-1] for path in fs.ls(root, refresh=True)] if fs.exists(root) else []
+    committed = {name for name in names if name != "_catalog" and catalog.dataset_entry(store, name) is not None}
+    access.clear_caches()
+    assert set(heliohub.search(archive=store)["dataset_id"]) == committed
+    assert len(committed) >= commits
     rerun = run_ingest(*options, "--archive", s3_archive)
     assert rerun.returncode == 0, rerun.stderr[-3000:]
     assert_same_contents(contents(s3_archive), contents(clean))
@@ -370,7 +379,7 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
     assert [p.returncode for p in processes] == [0, 0], "\n---\n".join(o[1][-3000:] for o in outputs)
     stored = open_stored(archive, "C4_CP_FGM_SPIN")
     assert_time_index(stored)
-    whole = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=cef_headers)
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
     assert len(read_provenance(stored.attrs)) == 6
     assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["files"] == 6
@@ -378,7 +387,7 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
 
 def test_archive_location_from_the_environment(s3_archive, monkeypatch):
     monkeypatch.setenv("HELIOHUB_ARCHIVE", s3_archive)
-    path = shared("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    path = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
     assert ingest([path], progress=False).ok
     assert "C1_CP_FGM_SPIN" in catalog.read_catalog(Archive.resolve(None))
 
@@ -391,10 +400,11 @@ def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
         ingest([CEF], "gs://somewhere", progress=False)
 
 
+@pytest.mark.slow
 def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     distributed = pytest.importorskip("dask.distributed")
     parts = fgm_parts(tmp_path / "parts", 4)
-    files = [*parts, *sorted((SHARED_DATA / "cluster" / "cdf").glob("*.cdf"))]
+    files = [*parts, *sorted((DATA / "cluster" / "cdf").glob("*.cdf"))]
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         # batches of about two files, handed on in the files' order whatever order the workers finish in
@@ -407,7 +417,7 @@ def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
 
 
 def test_an_explicit_dataset_id_overrides_the_files(tmp_path):
-    small = shared("soho", "mdi", "mdi_fd_Ic_6h_01d.5871.0000_s.fits")
+    small = real_file("soho", "mdi", "mdi_fd_Ic_6h_01d.5871.0000_s.fits")
     result = run_ingest(str(small), "--archive", str(tmp_path / "store"), "--dataset-id", "SOHO_MDI_CONTINUUM_128",
                         "--json")
     assert result.returncode == 0, result.stderr
@@ -431,7 +441,7 @@ def test_s3_folders_and_globs_are_ingested_and_empty_ones_named(s3_archive):
     s3 = boto3.client("s3")
     for name in ("C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
                  "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"):
-        s3.upload_file(str(shared("cluster", "cdf", name)), bucket, f"incoming/cluster/{name}")
+        s3.upload_file(str(real_file("cluster", "cdf", name)), bucket, f"incoming/cluster/{name}")
     s3.put_object(Bucket=bucket, Key="incoming/cluster/README.txt", Body=b"not an archive file")
     folder = run_ingest(f"s3://{bucket}/incoming/", "--archive", s3_archive, "--json")
     assert folder.returncode == 0, folder.stderr
@@ -445,7 +455,7 @@ def test_s3_folders_and_globs_are_ingested_and_empty_ones_named(s3_archive):
 
 def test_a_gateway_ingest_without_a_gateway_says_which_setting(tmp_path):
     environment = {k: v for k, v in os.environ.items() if not k.startswith("DASK_GATEWAY")}
-    efw = shared("cluster", "cdf", "C4_CP_EFW_L1_P34__20010226_051830_20010226_051836_V110503.cdf")
+    efw = real_file("cluster", "cdf", "C4_CP_EFW_L1_P34__20010226_051830_20010226_051836_V110503.cdf")
     result = subprocess.run([sys.executable, "-m", "heliohub.cli", "ingest", "--gateway-workers", "2",
                              "--archive", str(tmp_path / "store"), str(efw)],
                             capture_output=True, text=True, env=environment, cwd=ROOT, timeout=120)
@@ -495,13 +505,15 @@ def _index_by_definition(times: np.ndarray, chunk: int) -> dict | None:
             "coverage": [[str(edges[i]), str(edges[i + 1])] for i in range(0, len(edges), 2)]}
 
 
+@pytest.mark.slow
 def test_the_time_index_of_an_axis_in_parts_or_from_a_kept_prefix_is_the_index_of_the_whole_axis():
     # The writer gives the axis as its files' arrays (no concatenated copy), and after a merge only the records
     # from the first chunk it changed on, with the index of the chunks before it: every way gives the same entry.
     # Real axes (FGM with its gaps, EPD) and small ones made here for what no real file has: NaT, disorder, more
     # gaps than the catalog keeps (in one chunk and over many), a change of cadence.
-    fgm = heliohub.read_file(shared("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS]).time.values
-    epd = heliohub.read_file(shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")).time.values
+    fgm = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS]).time.values
+    epd = heliohub.read_file(
+        real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")).time.values
     start = np.datetime64("2001-01-01", "ns")
     steps = np.full((3000, 4), 4)
     steps[:, 3] = 120 + np.arange(3000) * 37 % 500  # 3 000 gaps of 2-10 minutes, six of each width

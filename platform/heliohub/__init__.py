@@ -2,17 +2,17 @@
 
 ``open_dataset``, ``search`` and ``describe`` read the archive store; ``read_file`` reads an archive file; ``ingest``
 fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and ``inventory`` plot
-the store. The readers, the ingest and the
-fetch are imported on first use, so that a notebook that only opens datasets does not pay for astropy, pyarrow
-and the CDF and FITS readers.
+the store. Each is imported on first use: ``import heliohub`` costs what its errors module costs, a notebook that only
+opens datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that only reads files does
+not pay for Icechunk.
 """
 
 from __future__ import annotations
 
 from importlib import import_module
+from importlib.util import find_spec
 from typing import Any
 
-from .access import describe, open_dataset, search
 from .errors import (
     ArchiveError,
     DatasetNotFoundError,
@@ -22,13 +22,15 @@ from .errors import (
     HeliohubWarning,
     IncludeNotFoundError,
     IngestError,
+    ReaderWarning,
     TimeRangeError,
     UnknownFormatError,
 )
 
 __version__ = "0.1.0"
 
-_LAZY = {"read_file": ".readers", "ingest": ".ingestion", "fetch": ".fetching", "frame_to_map": ".solar",
+_LAZY = {"open_dataset": ".access", "search": ".access", "describe": ".access",
+         "read_file": ".readers", "ingest": ".ingestion", "fetch": ".fetching", "frame_to_map": ".solar",
          "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
          "save_quicklook": ".plots"}
 
@@ -38,6 +40,8 @@ def __getattr__(name: str) -> Any:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
         return value
+    if not name.startswith("_") and find_spec(f"{__name__}.{name}") is not None:  # a submodule, as after an import
+        return import_module(f".{name}", __name__)
     raise AttributeError(f"module 'heliohub' has no attribute {name!r}")
 
 
@@ -50,6 +54,7 @@ __all__ = [
     "HeliohubWarning",
     "IncludeNotFoundError",
     "IngestError",
+    "ReaderWarning",
     "TimeRangeError",
     "UnknownFormatError",
     "__version__",

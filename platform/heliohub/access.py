@@ -6,6 +6,7 @@ platform sets them in every user environment), so a notebook needs no paths, end
 
 from __future__ import annotations
 
+import collections
 import difflib
 import threading
 from collections.abc import Iterable
@@ -16,6 +17,7 @@ import icechunk
 import numpy as np
 import pandas as pd
 import xarray as xr
+from xarray.core import indexing
 
 from . import catalog
 from .archive import BRANCH, CATALOG, Archive, check_dataset_id
@@ -25,10 +27,15 @@ from .merge import PROVENANCE, VARIABLE_ORDER
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
 
+TIME_AXES_CACHE_BYTES = 512 << 20
+"""The most decoded time axes kept between opens (the least recently used go first)."""
+
 _lock = threading.Lock()
-_repositories: dict[tuple[str, str], icechunk.Repository] = {}
-_catalogs: dict[str, tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
-_time_axes: dict[tuple[str, str, str, str], np.ndarray] = {}
+# Keyed by the store's identity (URL, endpoint and credentials: two users' keys in one process are two caches) and
+# snapshots, so never stale.
+_repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
+_catalogs: dict[tuple[str, ...], tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
+_time_axes: collections.OrderedDict[tuple[Any, ...], np.ndarray] = collections.OrderedDict()
 
 
 def clear_caches() -> None:
@@ -40,9 +47,27 @@ def clear_caches() -> None:
         _time_axes.clear()
 
 
+def _cached_axis(key: tuple[Any, ...]) -> np.ndarray | None:
+    with _lock:
+        values = _time_axes.get(key)
+        if values is not None:
+            _time_axes.move_to_end(key)
+        return values
+
+
+def _keep_axis(key: tuple[Any, ...], values: np.ndarray) -> None:
+    """Keep a decoded time axis, dropping the least recently used past :data:`TIME_AXES_CACHE_BYTES`."""
+    if values.nbytes > TIME_AXES_CACHE_BYTES:
+        return
+    with _lock:
+        _time_axes[key] = values
+        while sum(v.nbytes for v in _time_axes.values()) > TIME_AXES_CACHE_BYTES:
+            _time_axes.popitem(last=False)
+
+
 def _repository(store: Archive, name: str) -> icechunk.Repository | None:
     """The repository (opened once per process and reused), or None when the store has no such repository."""
-    key = (store.url, name)
+    key = (store.identity, name)
     with _lock:
         repo = _repositories.get(key)
     if repo is not None:
@@ -51,9 +76,7 @@ def _repository(store: Archive, name: str) -> icechunk.Repository | None:
         if not store.exists(name):
             return None
         repo = store.repository(name)
-    except ArchiveError:
-        raise
-    except Exception as error:  # botocore/icechunk errors when the endpoint is unreachable or refuses
+    except (icechunk.IcechunkError, OSError) as error:  # the endpoint unreachable, or refusing
         raise store.error(f"cannot read {name!r}", error) from None
     with _lock:
         _repositories[key] = repo
@@ -79,12 +102,12 @@ def cached_catalog(store: Archive) -> tuple[dict[str, dict[str, Any]], pd.DataFr
         snapshot = repo.lookup_branch(BRANCH)
     except icechunk.IcechunkError as error:
         raise store.error("cannot read the catalog", error) from None
-    cached = _catalogs.get(store.url)
+    cached = _catalogs.get(store.identity)
     if cached is not None and cached[0] == snapshot:
         return cached[1], cached[2]
     entries = catalog.read_catalog(store)
     frame = _frame(entries)
-    _catalogs[store.url] = (snapshot, entries, frame)
+    _catalogs[store.identity] = (snapshot, entries, frame)
     return entries, frame
 
 
@@ -96,7 +119,7 @@ def _frame(entries: dict[str, dict[str, Any]]) -> pd.DataFrame:
     for column in ("start", "end"):
         frame[column] = pd.to_datetime(frame[column])
     text = frame[["dataset_id", "title", "mission", "spacecraft", "instrument"]].fillna("").astype(str)
-    frame.attrs["_haystack"] = text.agg(" ".join, axis=1).str.lower().to_numpy()
+    frame.attrs["_haystack"] = np.array([" ".join(row).lower() for row in text.itertuples(index=False)], dtype=object)
     return frame.sort_values("dataset_id", ignore_index=True)
 
 
@@ -155,10 +178,8 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     if session is None:
         raise not_found(store, dataset_id)
     try:
-        ds, coverage = _open_range(session, store.url, dataset_id, chunks, start, end)
-    except HeliohubError:
-        raise
-    except Exception as error:
+        ds, coverage = _open_range(session, store.identity, dataset_id, chunks, start, end)
+    except (icechunk.IcechunkError, OSError) as error:  # the store did not answer, or refused
         raise store.error(f"cannot open {dataset_id!r}", error) from None
     ds.attrs.pop(PROVENANCE, None)
     ds = _select(ds, dataset_id, start, end, coverage)
@@ -172,23 +193,24 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     return ds
 
 
-def open_group(session: icechunk.Session, url: str, dataset_id: str, chunks: Any, *, cache: bool = True) -> xr.Dataset:
-    """The group as xarray would open it, with the time axes decoded here and kept per snapshot.
+def open_group(session: icechunk.Session, dataset_id: str, chunks: Any) -> xr.Dataset:
+    """The group of a writable session (uncommitted changes included) as :func:`open_dataset` opens a snapshot,
+    its time axes decoded and not kept."""
+    return _open_range(session, None, dataset_id, chunks, None, None)[0]
+
+
+def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dataset_id: str, chunks: Any,
+                start: TimeLike, end: TimeLike) -> tuple[xr.Dataset, tuple[np.datetime64, np.datetime64] | None]:
+    """The group as xarray would open it, with the time axes decoded here and kept per snapshot of the store of
+    that ``identity`` (None: not kept, for a writable session's uncommitted changes).
 
     xarray would read each time axis three times at every open (its first value, its last, then all of it, to
     check and then build the index); heliohub stores times as int64 nanoseconds since 1970 (see layout.py), so
-    decoding is a view, and a time axis already read for this snapshot of the dataset is not read again. A writable
-    session's uncommitted changes are not a snapshot: open it with ``cache=False``.
-    """
-    return _open_range(session, url, dataset_id, chunks, None, None, cache=cache)[0]
-
-
-def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: Any, start: TimeLike, end: TimeLike,
-                *, cache: bool = True) -> tuple[xr.Dataset, tuple[np.datetime64, np.datetime64] | None]:
-    """As :func:`open_group`, but when a range is given and the main time axis of this snapshot is not kept in
-    memory, only the time chunks the range overlaps (found from the group's :data:`~heliohub.layout.TIME_INDEX`)
-    are read, and the dataset is cut to their records (lazily: nothing else is read). Also returns the main time
-    axis's coverage when the index gives it (None: take it from the axis)."""
+    decoding is a view, and a time axis already read for this snapshot is not read again. When a range is given
+    and the main time axis of this snapshot is not kept in memory, only the time chunks the range overlaps (found
+    from the group's :data:`~heliohub.layout.TIME_INDEX`) are read, and the dataset is cut to their records
+    (lazily: nothing else is read). Also returns the main time axis's coverage when the index gives it (None: take
+    it from the axis)."""
     ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
                                        create_default_indexes=False))
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
@@ -199,21 +221,20 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
     ds.attrs.pop(TIME_INDEX, None)
     coverage = (np.datetime64(entry["first"][0], "ns"), np.datetime64(entry["last"][-1], "ns")) if entry else None
     cut = None
-    if entry and (start is not None or end is not None) and (url, dataset_id, session.snapshot_id, main) not in \
-            _time_axes:
+    if entry and (start is not None or end is not None) and \
+            (identity is None or _cached_axis((identity, dataset_id, session.snapshot_id, main)) is None):
         cut = _records_for(entry, start, end)
         if cut is not None:
             ds = ds.isel({main: cut})
     decoded = {}
     for name in axes:
-        key = (url, dataset_id, session.snapshot_id, name)
-        keep = cache and not (name == main and cut is not None)
-        values = _time_axes.get(key) if keep else None
+        key = (identity, dataset_id, session.snapshot_id, name)
+        keep = identity is not None and not (name == main and cut is not None)
+        values = _cached_axis(key) if keep else None
         if values is None:
             values = np.asarray(ds[name].values).view("datetime64[ns]")
             if keep:
-                with _lock:
-                    _time_axes[key] = values
+                _keep_axis(key, values)
         # fastpath: values are datetime64[ns] already, and xarray's checks would import dask.array (and scipy
         # through it: ~0.5 s of a fresh process's first open) just to ask whether this numpy array is a dask one
         decoded[name] = xr.Variable((name,), values, _time_attrs(ds[name].attrs), ds[name].encoding, fastpath=True)
@@ -222,12 +243,40 @@ def _open_range(session: icechunk.Session, url: str, dataset_id: str, chunks: An
         cf = xr.decode_cf(ds[others].drop_vars([n for n in ds[others].coords if n in axes]),
                           decode_times=True)
         decoded.update({name: cf[name].variable for name in others})
+    for name, variable in ds.variables.items():
+        if variable.dtype.kind == "T":
+            decoded[name] = _text_as_objects(variable)
     coords = {n: v for n, v in decoded.items() if n in ds.coords}
     ds = ds.assign(**{n: v for n, v in decoded.items() if n not in coords}).assign_coords(coords)
     for dim in ds.dims:  # the other dimension coordinates (energy bins, ...) get their indexes as usual
         if dim in ds.coords and dim not in ds.xindexes:
             ds = ds.set_xindex(dim)
     return ds, coverage
+
+
+class _ObjectText(xr.backends.BackendArray):
+    """A stored text variable read as the readers give text (object arrays of str), lazily: Zarr 3 and xarray
+    hand back numpy's StringDType for Zarr's string type."""
+
+    def __init__(self, variable: xr.Variable) -> None:
+        self.variable = variable
+        self.shape = variable.shape
+        self.dtype = np.dtype(object)
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        return np.asarray(self.variable[key].values).astype(object)
+
+
+def _text_as_objects(variable: xr.Variable) -> xr.Variable:
+    """The text variable with object dtype: lazily when it is not a dask array, as dask when it is."""
+    if variable.chunks is not None:
+        return variable.astype(object)
+    data = indexing.LazilyIndexedArray(_ObjectText(variable))
+    return xr.Variable(variable.dims, data, variable.attrs, {k: v for k, v in variable.encoding.items()
+                                                             if k != "dtype"})
 
 
 def _records_for(entry: dict[str, Any], start_given: TimeLike, end_given: TimeLike) -> slice | None:

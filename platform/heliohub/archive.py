@@ -13,10 +13,12 @@ The location comes from the argument or ``HELIOHUB_ARCHIVE``; S3 settings from t
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import socket
 import time
+import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -68,6 +70,15 @@ class Archive:
     def is_s3(self) -> bool:
         return urlparse(self.url).scheme in ("s3", "s3a")
 
+    @property
+    def identity(self) -> tuple[str, ...]:
+        """What tells this store apart from another as a reader sees it: the URL, the endpoint and the
+        credentials (as digests): caches of what was read are kept per identity."""
+        options = self.storage_options
+        secrets = (options.get("secret"), options.get("token"))
+        digest = hashlib.sha256(repr(secrets).encode()).hexdigest()[:16] if any(secrets) else ""
+        return (self.url, str(options.get("endpoint_url") or ""), str(options.get("key") or ""), digest)
+
     def _storage(self, name: str) -> icechunk.Storage:
         if not self.is_s3:
             _quiet_local_warning()
@@ -103,20 +114,22 @@ class Archive:
     def _check_reachable(self) -> None:
         """Fail fast on an endpoint that does not answer: Icechunk 1.1 takes no retry settings for its first
         requests (``Repository.exists``, the start of ``open``) and retries a refused connection ten times, some
-        20 s, before saying so. One TCP connection per endpoint and process is checked instead."""
-        endpoint = self.storage_options.get("endpoint_url")
-        if endpoint:
-            parsed = urlparse(endpoint)
-            address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
-        else:
-            region = self.storage_options.get("region") or "us-east-1"
-            address = (f"s3.{region}.amazonaws.com", 443)
+        20 s, before saying so. One TCP connection per endpoint and process is checked instead: to the endpoint, or
+        to the proxy that reaches it (``HTTPS_PROXY``/``HTTP_PROXY``, unless ``NO_PROXY`` exempts it)."""
+        endpoint = self.storage_options.get("endpoint_url") or \
+            f"https://s3.{self.storage_options.get('region') or 'us-east-1'}.amazonaws.com"
+        parsed = urlparse(endpoint)
+        proxy = urllib.request.getproxies().get(parsed.scheme)
+        through = ""
+        if proxy and not urllib.request.proxy_bypass(parsed.hostname or ""):
+            parsed, through = urlparse(proxy if "://" in proxy else f"http://{proxy}"), f" (the proxy to {endpoint})"
+        address = (parsed.hostname or "", parsed.port or (443 if parsed.scheme == "https" else 80))
         if address in _REACHABLE:
             return
         try:
             socket.create_connection(address, timeout=REACHABLE_TIMEOUT).close()
         except OSError as error:
-            raise self.error(f"cannot connect to {address[0]}:{address[1]}", error) from None
+            raise self.error(f"cannot connect to {address[0]}:{address[1]}{through}", error) from None
         _REACHABLE.add(address)
 
     def exists(self, name: str) -> bool:

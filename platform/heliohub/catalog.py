@@ -2,6 +2,12 @@
 
 Entries are derived from each dataset's own group (attributes, shapes, provenance), so the catalog can always be
 rebuilt from the datasets; :func:`refresh` does that for the IDs an ingest touched.
+
+A dataset and the catalog are two repositories, committed one after the other. So that the catalog lists exactly
+the committed datasets even when an ingest dies between the two commits, the ingest first marks the datasets it is
+about to write as pending (:func:`mark_pending`), and :func:`read_catalog` looks at a pending dataset's own
+repository to decide: committed (its entry derived from it) or not (left out). The next ingest, or refresh, settles
+it for good.
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from .merge import PROVENANCE, read_provenance
 from .store_lock import store_lock
 
 ATTRIBUTE = "heliohub_catalog"
+PENDING = "pending"
 _RETRIES = 50
 def _text(attrs: dict[str, Any], *names: str) -> str | None:
     upper = {k.upper(): v for k, v in attrs.items()}
@@ -114,7 +121,8 @@ def dataset_entry(archive: Archive, dataset_id: str) -> dict[str, Any] | None:
 
 
 def read_catalog(archive: Archive) -> dict[str, dict[str, Any]]:
-    """Every entry of the catalog, by dataset ID (empty when the store has no catalog yet)."""
+    """Every entry of the catalog, by dataset ID (empty when the store has no catalog yet); a pending dataset (an
+    ingest died before it published its entry) is listed if, and as, its repository holds it."""
     if not archive.exists(CATALOG):
         return {}
     session = archive.repository(CATALOG).readonly_session(branch=BRANCH)
@@ -122,12 +130,28 @@ def read_catalog(archive: Archive) -> dict[str, dict[str, Any]]:
         group = zarr.open_group(session.store, mode="r")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):
         return {}
-    return json.loads(group.attrs.get(ATTRIBUTE, "{}"))
+    entries = json.loads(group.attrs.get(ATTRIBUTE, "{}"))
+    for dataset_id in [d for d, entry in entries.items() if entry.get(PENDING)]:
+        committed = dataset_entry(archive, dataset_id)
+        if committed is None:
+            del entries[dataset_id]
+        else:
+            entries[dataset_id] = committed
+    return entries
+
+
+def mark_pending(archive: Archive, dataset_ids: list[str]) -> None:
+    """Mark datasets about to be written as pending, in one catalog commit (see the module's description)."""
+    _update(archive, {dataset_id: None for dataset_id in dataset_ids}, pending=True)
 
 
 def refresh(archive: Archive, dataset_ids: list[str]) -> dict[str, dict[str, Any]]:
     """Recompute the entries of ``dataset_ids`` from their groups and publish them in one catalog commit."""
-    entries = {dataset_id: dataset_entry(archive, dataset_id) for dataset_id in dataset_ids}
+    return _update(archive, {dataset_id: dataset_entry(archive, dataset_id) for dataset_id in dataset_ids})
+
+
+def _update(archive: Archive, entries: dict[str, dict[str, Any] | None], *,
+            pending: bool = False) -> dict[str, dict[str, Any]]:
     repo = archive.repository(CATALOG, create=True)
     with store_lock(archive, CATALOG):
         for attempt in range(_RETRIES):
@@ -136,7 +160,9 @@ def refresh(archive: Archive, dataset_ids: list[str]) -> dict[str, dict[str, Any
             current = json.loads(group.attrs.get(ATTRIBUTE, "{}"))
             updated = dict(current)
             for dataset_id, entry in entries.items():
-                if entry is None:
+                if pending:
+                    updated[dataset_id] = {**updated.get(dataset_id, {"dataset_id": dataset_id}), PENDING: True}
+                elif entry is None:
                     updated.pop(dataset_id, None)
                 else:
                     updated[dataset_id] = entry
@@ -144,7 +170,7 @@ def refresh(archive: Archive, dataset_ids: list[str]) -> dict[str, dict[str, Any
                 return updated
             group.attrs[ATTRIBUTE] = json.dumps(dict(sorted(updated.items())), sort_keys=True)
             try:
-                session.commit(f"catalog: {', '.join(sorted(entries))}")
+                session.commit(f"catalog{' (pending)' if pending else ''}: {', '.join(sorted(entries))}")
                 return updated
             except icechunk.ConflictError:
                 time.sleep(min(2.0, 0.05 * 2**attempt))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import logging
 import sys
 
 from .archive import ENVIRONMENT
@@ -11,6 +12,7 @@ from .archive import ENVIRONMENT
 def parser() -> argparse.ArgumentParser:
     main = argparse.ArgumentParser(prog="heliohub", description="ESA's heliophysics archives as lazy xarray "
                                    "datasets: ingest archive files into the store, and more.")
+    main.add_argument("-v", "--verbose", action="store_true", help="say what is being done, on standard error")
     commands = main.add_subparsers(dest="command", required=True)
     ingest = commands.add_parser(
         "ingest", help="ingest archive files (CEF, CDF, FITS) into the archive store",
@@ -85,6 +87,9 @@ def main(argv: list[str] | None = None) -> int:
 
         return up(argv[1:])
     args = parser().parse_args(argv)
+    logging.basicConfig(format="heliohub %(name)s: %(message)s", stream=sys.stderr,
+                        level=logging.WARNING)
+    logging.getLogger("heliohub").setLevel(logging.INFO if args.verbose else logging.WARNING)
     if args.command == "down":
         from .up.run import down
 

@@ -7,6 +7,9 @@ traceback is ever the first thing a user reads.
 
 from __future__ import annotations
 
+DAMAGED_FILE_HINT = "compare its size and checksum with the archive's, and fetch it again if they differ"
+"""What to do about a file a format library cannot decode: it may be damaged, or not (then say so to us)."""
+
 
 class HeliohubError(Exception):
     """Base class of every error heliohub raises on purpose."""

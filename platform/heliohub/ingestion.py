@@ -16,6 +16,7 @@ import glob
 import hashlib
 import itertools
 import json
+import logging
 import os
 import re
 import sys
@@ -32,7 +33,7 @@ import zarr
 
 from . import catalog
 from .archive import BRANCH, Archive, check_dataset_id
-from .errors import HeliohubError, IngestError
+from .errors import ArchiveError, HeliohubError, IngestError
 from .merge import (
     PROVENANCE,
     VARIABLE_ORDER,
@@ -47,11 +48,12 @@ from .merge import (
     spans_of,
     write_new,
 )
-from .readers import reader_for
+from .readers import read_source_with, reader_for
 from .sources import read_source
 from .store_lock import store_lock
 
 DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
+log = logging.getLogger(__name__)
 WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
 BATCH_BYTES = 512 << 20
 """How much data (the arrays of the files read, in memory) an ingest holds before it writes what it holds: an
@@ -194,12 +196,18 @@ class _Parsed:
     dataset: xr.Dataset
     checksum: concurrent.futures.Future[str]
 
-    def loaded(self) -> _Loaded:
-        key, version = _identity(self.name)
-        version = version or str(self.dataset.attrs.get("file_version") or self.dataset.attrs.get("dataset_version")
-                                 or "")
-        entry = FileEntry(file=self.name, key=key, version=version, checksum=self.checksum.result(),
-                          records=int(self.dataset.sizes.get("time", 0)), spans=spans_of(self.dataset))
+    def loaded(self) -> _Loaded | FileResult:
+        """The file with its provenance entry, or its refusal when that cannot be made."""
+        try:
+            key, version = _identity(self.name)
+            version = version or str(self.dataset.attrs.get("file_version")
+                                     or self.dataset.attrs.get("dataset_version") or "")
+            entry = FileEntry(file=self.name, key=key, version=version, checksum=self.checksum.result(),
+                              records=int(self.dataset.sizes.get("time", 0)), spans=spans_of(self.dataset))
+        except Exception as error:  # heliohub's own failure on this file: reported as such, the others go on
+            return FileResult(self.path, "refused", self.dataset_id,
+                              f"its provenance could not be made ({type(error).__name__}: {error}); this is a fault "
+                              "of heliohub: please report it with the file")
         return _Loaded(self.path, entry, self.dataset_id, self.dataset)
 
 
@@ -209,7 +217,7 @@ def parse(path: str, include_paths: list[str] | None = None, dataset_id: str | N
     try:
         source = read_source(path, **(storage_options or {}))
         checksum = _checksums(os.getpid()).submit(_sha256, source.data)
-        ds = reader_for(source).read(source, include_paths=include_paths)
+        ds = read_source_with(reader_for(source), source, include_paths)
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
     except HeliohubError as error:
         return FileResult(path, "refused", dataset_id, str(error))
@@ -260,6 +268,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
     headers = list(include_paths or []) + found_headers
     report = IngestReport(store.url)
     touched: set[str] = set()
+    log.info("reading %d file(s) for %s", len(files), store.url)
     for batch in _batches(_read(files, headers, dataset_id, storage_options, client, progress), batch_bytes):
         by_dataset: dict[str, list[_Loaded]] = defaultdict(list)
         for item in batch:
@@ -267,16 +276,19 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
                 report.files.append(item)
             else:
                 by_dataset[item.dataset_id].append(item)
+        log.info("writing a batch of %d file(s) into %d dataset(s)", len(batch), len(by_dataset))
+        if by_dataset:
+            catalog.mark_pending(store, sorted(by_dataset))
         for target in progress_bar(sorted(by_dataset), progress, "datasets"):
-            results = ingest_dataset(store, target, by_dataset[target], quicklooks)
+            results = _ingest_or_refuse(store, target, by_dataset[target], quicklooks)
             report.files.extend(results)
             if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
                 on_commit(target)  # a commit was published: nothing is committed when no file goes in
+        if by_dataset:
+            catalog.refresh(store, sorted(by_dataset))
         touched.update(by_dataset)
         del batch, by_dataset, item  # before the next batch is read
     report.datasets = sorted(touched)
-    if report.datasets:
-        catalog.refresh(store, report.datasets)
     report.files.sort(key=lambda f: f.path)
     report.seconds = time.perf_counter() - started
     return report
@@ -335,6 +347,21 @@ def _batches(items: Iterator[_Parsed | _Loaded | FileResult],
         yield [i.loaded() if isinstance(i, _Parsed) else i for i in batch]
 
 
+def _ingest_or_refuse(store: Archive, dataset_id: str, items: list[_Loaded],
+                      quicklooks: list[str] | None) -> list[FileResult]:
+    """:func:`ingest_dataset`, its files refused (the dataset left as it was) when it fails for any reason but
+    the store itself (an ArchiveError names it, and stops the ingest)."""
+    try:
+        return ingest_dataset(store, dataset_id, items, quicklooks)
+    except ArchiveError:
+        raise
+    except Exception as error:  # heliohub's own failure on these files: theirs to report, the others go on
+        log.warning("writing %s failed; its files are set aside", dataset_id, exc_info=True)
+        reason = (f"writing it into {dataset_id} failed ({type(error).__name__}: {error}); {dataset_id} is left as "
+                  "it was. This is a fault of heliohub or of a library it uses: please report it with the file")
+        return [FileResult(item.path, "refused", dataset_id, reason) for item in items]
+
+
 def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
                    quicklooks: list[str] | None = None) -> list[FileResult]:
     """Merge the files of one dataset into its group in one commit (retried when another commit won a race), with
@@ -348,7 +375,7 @@ def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
             if quicklooks and touched:
                 from .plots.pregenerated import redraw
 
-                redraw(session, store.url, dataset_id, touched, quicklooks)
+                redraw(session, dataset_id, touched, quicklooks)
             if not session.has_uncommitted_changes:
                 return results
             try:

@@ -64,7 +64,7 @@ def find(store: Archive, dataset_id: str, start: pd.Timestamp, end: pd.Timestamp
     return bytes(np.asarray(array[:]).tobytes())
 
 
-def redraw(session: icechunk.Session, url: str, dataset_id: str, spans: list[tuple[pd.Timestamp, pd.Timestamp]],
+def redraw(session: icechunk.Session, dataset_id: str, spans: list[tuple[pd.Timestamp, pd.Timestamp]],
            periods: list[str]) -> int:
     """Remove and redraw, inside ``session``, the windows of ``periods`` that overlap ``spans``; returns how many
     were drawn (windows left with no records are only removed)."""
@@ -73,7 +73,7 @@ def redraw(session: icechunk.Session, url: str, dataset_id: str, spans: list[tup
     from .render import save
 
     root = zarr.open_group(session.store, mode="a")
-    ds = open_group(session, url, dataset_id, None, cache=False)
+    ds = open_group(session, dataset_id, None)
     times = ds["time"].values if "time" in ds.coords else np.array([], dtype="datetime64[ns]")
     drawn = 0
     with tempfile.TemporaryDirectory() as scratch:

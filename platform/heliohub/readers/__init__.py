@@ -1,21 +1,32 @@
 """Readers for the archives' own formats, each saying whether it can read a given file.
 
-``read_file`` asks each registered reader in turn (as SunPy's map and timeseries factories do) and the first
-that recognises the file's content reads it; the file name is never trusted.
+Readers are found through the entry point group ``heliohub.readers`` (heliohub's own CDF, FITS and CEF readers
+too, as xarray finds its backends): a package that installs an entry point there adds a format. ``read_file`` asks
+each reader in turn, heliohub's first, then the others by name (as SunPy's map and timeseries factories do), and
+the first that recognises the file's content reads it; the file name is never trusted.
+
+Whatever the bytes, a read returns a dataset or raises :class:`~heliohub.errors.FileReadError`: a reader's own
+failures (a bug of heliohub's, or of the library under it) are one too, and say so.
 """
 
 from __future__ import annotations
 
+import functools
+import logging
 import os
+import warnings
+from importlib.metadata import entry_points
 from typing import Any, Protocol
 
 import xarray as xr
 
-from ..errors import UnknownFormatError
+from ..errors import FileReadError, HeliohubWarning, UnknownFormatError
 from ..sources import Source, read_source
-from .cdf import CdfReader
-from .cef import CefReader
-from .fits import FitsReader
+
+ENTRY_POINTS = "heliohub.readers"
+BUILT_IN = ("cdf", "fits", "cef")  # asked first, in this order (CDF and FITS by magic number, CEF by its keywords)
+
+log = logging.getLogger(__name__)
 
 
 class Reader(Protocol):
@@ -28,17 +39,42 @@ class Reader(Protocol):
     def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset: ...
 
 
-READERS: list[Reader] = [CdfReader(), FitsReader(), CefReader()]
+@functools.cache
+def readers() -> tuple[Reader, ...]:
+    """Every installed reader, heliohub's first; one that does not load is left out, with a warning naming it."""
+    found = sorted(entry_points(group=ENTRY_POINTS),
+                   key=lambda e: (BUILT_IN.index(e.name) if e.name in BUILT_IN else len(BUILT_IN), e.name))
+    loaded = []
+    for entry in found:
+        try:
+            loaded.append(entry.load()())
+        except Exception as error:  # a third party's package: any failure of its import is its own
+            warnings.warn(HeliohubWarning(f"the reader {entry.name!r} ({entry.value}, entry point group "
+                                          f"{ENTRY_POINTS}) does not load and is not used: {error!r}"), stacklevel=2)
+    return tuple(loaded)
 
 
 def reader_for(source: Source) -> Reader:
-    """The first registered reader that recognises ``source``, or UnknownFormatError."""
-    for reader in READERS:
-        if reader.can_read(source):
+    """The first reader that recognises ``source``, or UnknownFormatError."""
+    for reader in readers():
+        if _guarded(reader, "can_read", source):
             return reader
-    known = ", ".join(r.name for r in READERS)
+    known = ", ".join(r.name for r in readers())
     raise UnknownFormatError(source.path, f"not a file heliohub can read (it knows {known})",
                              hint="check that the file is complete and of one of these formats")
+
+
+def _guarded(reader: Reader, method: str, source: Source, **kwargs: Any) -> Any:
+    """A reader's method, any failure of which is a FileReadError that says whose failure it is."""
+    try:
+        return getattr(reader, method)(source, **kwargs)
+    except (FileReadError, Warning):  # a warning raised as an error (python -W error) is the caller's choice
+        raise
+    except Exception as error:  # a reader's own failure: reported as such, never as the file's fault
+        log.debug("the %s reader failed on %s", reader.name, source.path, exc_info=True)
+        raise FileReadError(source.path, f"heliohub's {reader.name} reader failed on it ({type(error).__name__}: "
+                            f"{error})", hint="this is a fault of heliohub or of a library it uses, not "
+                            "necessarily of the file: please report it with the file") from error
 
 
 def read_file(path: str | os.PathLike[str], *, include_paths: list[str] | None = None,
@@ -72,8 +108,12 @@ def read_with_source(path: str | os.PathLike[str], *, include_paths: list[str] |
                      storage_options: dict[str, Any] | None = None) -> tuple[Source, xr.Dataset]:
     """As :func:`read_file`, also returning the file's (decompressed) content, for checksums and provenance."""
     source = read_source(path, **(storage_options or {}))
-    reader = reader_for(source)
-    return source, reader.read(source, include_paths=include_paths)
+    return source, read_source_with(reader_for(source), source, include_paths)
 
 
-__all__ = ["READERS", "Reader", "read_file", "read_with_source", "reader_for"]
+def read_source_with(reader: Reader, source: Source, include_paths: list[str] | None = None) -> xr.Dataset:
+    """``reader.read(source)``, its own failures a FileReadError too."""
+    return _guarded(reader, "read", source, include_paths=include_paths)
+
+
+__all__ = ["ENTRY_POINTS", "Reader", "read_file", "read_source_with", "read_with_source", "reader_for", "readers"]

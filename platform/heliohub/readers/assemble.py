@@ -62,6 +62,11 @@ def to_attr(value: Any) -> Any:
     """
     if type(value) in (str, int, bool):  # most attributes: nothing to convert
         return value
+    if isinstance(value, np.ndarray) and value.dtype.kind in "biuf":  # CDF attributes: numbers, a list at once
+        items = value.ravel().tolist()
+        if value.dtype.kind == "f" and not np.isfinite(value).all():
+            items = [v if np.isfinite(v) else str(v) for v in items]
+        return items[0] if len(items) == 1 else items
     if isinstance(value, np.datetime64 | datetime.datetime | datetime.date):
         return str(np.datetime64(value, "ns")) if not isinstance(value, np.datetime64) or not np.isnat(value) \
             else "NaT"
@@ -193,17 +198,28 @@ class _Dims:
         return dims
 
 
+def fill_values(fill: Any, record_shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray | None:
+    """A variable's fill value as an array that compares with its values: one value, or one per component of a
+    record (shaped as a record); None when the file's FILLVAL is neither (the readers say so)."""
+    try:
+        values = np.asarray(fill, dtype=dtype)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    if values.size == 1:
+        return values.reshape(())
+    if values.size == int(np.prod(record_shape)):
+        return values.reshape(record_shape)
+    return None
+
+
 def _mask_fill(var: RawVariable) -> np.ndarray:
     values = var.values
     if var.fill is None or values.dtype.kind != "f":
         return values
-    try:
-        fill = values.dtype.type(var.fill)
-    except (TypeError, ValueError, OverflowError):
+    fill = fill_values(var.fill, var.record_shape, values.dtype)
+    if fill is None:
         return values
-    if np.isnan(fill):
-        return values
-    mask = values == fill
+    mask = values == fill  # NaN fills (per component too) never compare equal: nothing to mask
     if mask.any():
         values = values.copy() if not values.flags.writeable else values
         values[mask] = np.nan

@@ -7,15 +7,16 @@ seconds); this module maps what it decodes onto heliohub's convention.
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Any
 
 import numpy as np
 import pycdfpp
 import xarray as xr
 
-from ..errors import FileReadError
+from ..errors import DAMAGED_FILE_HINT, FileReadError, ReaderWarning
 from ..sources import Source
-from .assemble import RawVariable, assemble
+from .assemble import RawVariable, assemble, fill_values
 from .cdf_structure import V2_MAGICS, V3_MAGIC, CdfStructureError, uncompressed_cdf
 
 _MAGIC = (V3_MAGIC, *V2_MAGICS)
@@ -38,26 +39,29 @@ class CdfReader:
         try:
             data = uncompressed_cdf(source.data)
         except CdfStructureError as error:
-            raise FileReadError(source.path, f"corrupt or truncated CDF: {error}",
-                                hint="download the file again") from None
+            raise FileReadError(source.path, f"corrupt or truncated CDF: {error}", hint=DAMAGED_FILE_HINT) from None
+        # decoded whole here: lazily loaded values keep the file's bytes alive as long as any array of the
+        # dataset (twice the memory: 828 MB held for a year of 1 MB daily FGM files, 448 MB so), and are no
+        # faster to read
+        try:
+            cdf = pycdfpp.load(data, lazy_load=False)
+        except (RuntimeError, ValueError) as error:  # what pycdfpp raises on what it cannot decode
+            raise FileReadError(source.path, f"pycdfpp cannot decode it ({error})", hint=DAMAGED_FILE_HINT) from error
+        if cdf is None:
+            raise FileReadError(source.path, "pycdfpp cannot decode it", hint=DAMAGED_FILE_HINT)
         variable = None
         try:
-            # decoded whole here: lazily loaded values keep the file's bytes alive as long as any array of the
-            # dataset (twice the memory: 828 MB held for a year of 1 MB daily FGM files, 448 MB so), and are no
-            # faster to read
-            cdf = pycdfpp.load(data, lazy_load=False)
-            if cdf is None:
-                raise ValueError("pycdfpp could not decode it")
             names = {name for name, _ in cdf.items()}
             raw = []
             for variable, content in cdf.items():
-                raw.append(_raw_variable(variable, content, names))
+                raw.append(_raw_variable(variable, content, names, source.path))
             variable = None
             global_attrs = {name: _attribute_value(list(attr)) for name, attr in cdf.attributes.items()}
-        # pycdfpp raises bare RuntimeErrors on damaged files; damaged names and text give UnicodeDecodeErrors.
-        except (RuntimeError, ValueError, TypeError, IndexError, OverflowError) as error:
-            raise FileReadError(source.path, f"corrupt or truncated CDF ({error or type(error).__name__})",
-                                variable=variable, hint="download the file again") from error
+        # pycdfpp decodes values and attributes as they are asked for: damaged ones raise here, damaged names and
+        # text as UnicodeDecodeError (a ValueError)
+        except (RuntimeError, ValueError) as error:
+            raise FileReadError(source.path, f"pycdfpp cannot decode its values ({error})", variable=variable,
+                                hint=DAMAGED_FILE_HINT) from error
         return assemble(raw, global_attrs, _normalised(global_attrs, source))
 
 
@@ -86,7 +90,7 @@ def _values(variable: pycdfpp.Variable) -> np.ndarray:
     return np.asarray(variable.values)
 
 
-def _raw_variable(name: str, variable: pycdfpp.Variable, names: set[str]) -> RawVariable:
+def _raw_variable(name: str, variable: pycdfpp.Variable, names: set[str], path: str) -> RawVariable:
     attrs = {key: _attribute_value(attr.value) for key, attr in variable.attributes.items()}
     values = _values(variable)
     record_varying = not variable.is_nrv
@@ -94,8 +98,11 @@ def _raw_variable(name: str, variable: pycdfpp.Variable, names: set[str]) -> Raw
         record_shape = values.shape[1:]
         values = _absent(variable, record_shape) if values.shape[0] == 0 else values[0]
     fill = attrs.get("FILLVAL")
-    if isinstance(fill, list):
-        fill = fill[0] if len(fill) == 1 else None
+    if fill is not None and values.dtype.kind == "f" and fill_values(fill, values.shape[1:] if record_varying
+                                                                      else values.shape, values.dtype) is None:
+        warnings.warn(ReaderWarning(f"{path}, variable {name}: FILLVAL {fill!r} is neither one value nor one per "
+                                    "component; its fill values are not masked"), stacklevel=2)
+        fill = None
     depends: dict[int, str] = {}
     labels: list[tuple[int, str]] = []
     for key, value in attrs.items():

@@ -23,6 +23,10 @@ _GZIP = 5
 TYPE_SIZES = {1: 1, 2: 2, 4: 4, 8: 8, 11: 1, 12: 2, 14: 4, 21: 4, 22: 8, 31: 8, 32: 16, 33: 8, 41: 1, 44: 4,
               45: 8, 51: 1, 52: 1}
 _MAX_DIMS = 10
+# A variable may declare records the file does not store (pad values, compression): this much more than the file's
+# size, or 1 GiB for small files, is more than any real file declares.
+_MOST_VALUES = 1 << 30
+_MOST_EXPANSION = 1000
 
 CDR, GDR, RVDR, ADR, AGR_EDR, VXR, VVR, ZVDR, AZ_EDR, CCR, CPR, CVVR = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13
 
@@ -131,17 +135,30 @@ def _check_records(layout: _Layout) -> None:
         raise CdfStructureError(f"the file is {len(layout.data)} bytes, its header says {end_of_file} (truncated)")
     r_num_dims = layout.int32(body + 4 * o + 12)
     r_dims = _dims(layout, body + 4 * o + 20 + o + 12, r_num_dims, "the rVariables' dimensions")
+    counts = {}
     for head, kind, what in ((r_vdr_head, RVDR, "rVariable descriptor"), (z_vdr_head, ZVDR, "zVariable descriptor")):
+        numbers = set()
         for vdr, size in _chain(layout, head, (kind,), what):
             record_bytes = _record_bytes(layout, vdr, size, r_dims if kind == RVDR else None)
+            numbers.add(layout.int32(vdr + o + 4 + o + 4 + 4 + o + o + 4 * 6))
+            max_record = layout.int32(vdr + o + 4 + o + 4)
+            if max_record >= 0 and (max_record + 1) * record_bytes > max(_MOST_VALUES, _MOST_EXPANSION * layout.size):
+                raise CdfStructureError(f"the variable descriptor at byte {vdr} declares {max_record + 1} records of "
+                                        f"{record_bytes} bytes: more than the file could hold")
             vxr_head = layout.offset(vdr + o + 4 + o + 4 + 4)
             _check_index(layout, vxr_head, set(), record_bytes)
+        if numbers != set(range(len(numbers))):
+            raise CdfStructureError(f"the {what}s number their variables {sorted(numbers)[:8]}..., not 0 to "
+                                    f"{len(numbers) - 1}")
+        counts[kind] = len(numbers)
     for adr, _ in _chain(layout, adr_head, (ADR,), "attribute descriptor (ADR)"):
         agr_head = layout.offset(adr + o + 4 + o)
+        global_scope = layout.int32(adr + o + 4 + o + o) in (1, 3)
         az_head = layout.offset(adr + o + 4 + o + o + 4 * 5)
         for head, kind in ((agr_head, AGR_EDR), (az_head, AZ_EDR)):
-            for aedr, size in _chain(layout, head, (kind,), "attribute entry (AEDR)"):
-                _check_entry(layout, aedr, size)
+            # an entry of a variable's attribute names its variable by number: pycdfpp indexes with it unchecked
+            limit = None if global_scope and kind == AGR_EDR else counts[ZVDR if kind == AZ_EDR else RVDR]
+            _check_entries(layout, head, kind, limit)
 
 
 def _dims(layout: _Layout, at: int, count: int, what: str) -> list[int]:
@@ -186,15 +203,33 @@ def _record_bytes(layout: _Layout, vdr: int, size: int, r_dims: list[int] | None
     return count
 
 
-def _check_entry(layout: _Layout, aedr: int, size: int) -> None:
-    """The values of the attribute entry at aedr (of ``size`` bytes, checked) fit in it."""
-    o = layout.offset_size
-    what = f"the attribute entry at byte {aedr}"
-    item = _data_type(layout, aedr + o + 4 + o + 4, what)
-    elements = layout.int32(aedr + o + 4 + o + 12)
-    value_at = aedr + o + 4 + o + 4 * 9
-    if elements < 0 or value_at + item * elements > aedr + size:
-        raise CdfStructureError(f"{what} claims {elements} values that do not fit in it")
+def _check_entries(layout: _Layout, head: int, kind: int, variables: int | None) -> None:
+    """Each attribute entry (AEDR) of a chain lies in the file, its values fit in it, and the variable it belongs to
+    (when it belongs to one: ``variables`` of its kind) exists. Files hold thousands of entries: each is read with
+    one unpack of its fixed fields (size, type, next, attribute, data type, number, values), not field by field."""
+    fields = struct.Struct(">qiqiiii" if layout.wide else ">iiiiiii")
+    value_offset = fields.size + 4 * 5  # NumStrings and four reserved fields follow
+    seen: set[int] = set()
+    offset = head
+    while offset:
+        what = f"the attribute entry at byte {offset}"
+        if offset in seen:
+            raise CdfStructureError(f"attribute entry (AEDR) records form a loop at byte {offset}")
+        seen.add(offset)
+        if offset < 8 or offset + value_offset > layout.size:
+            raise CdfStructureError(f"{what} lies outside the file ({layout.size} bytes)")
+        size, record_type, following, _, data_type, number, elements = fields.unpack_from(layout.data, offset)
+        if record_type != kind:
+            raise CdfStructureError(f"{what} has record type {record_type}, expected {kind}")
+        if size < value_offset or offset + size > layout.size:
+            raise CdfStructureError(f"{what} claims {size} bytes; the file ends at {layout.size} (truncated)")
+        if number < 0 or (variables is not None and number >= variables):
+            raise CdfStructureError(f"{what} belongs to variable {number}; the file has {variables}")
+        if data_type not in TYPE_SIZES:
+            raise CdfStructureError(f"{what} has unknown data type {data_type}")
+        if elements < 0 or value_offset + TYPE_SIZES[data_type] * elements > size:
+            raise CdfStructureError(f"{what} claims {elements} values that do not fit in it")
+        offset = following
 
 
 def _check_index(layout: _Layout, head: int, seen: set[int], record_bytes: int) -> None:

@@ -74,7 +74,7 @@ def _raw_variables(var: Variable, values: np.ndarray | None, names: set[str], pa
         if key == "DATA":
             continue
         if key == "FILLVAL":
-            attrs[key] = _attr(items, kind) if kind in ("FLOAT", "DOUBLE", "INT", "BYTE") else items[0].text
+            attrs[key] = _fill(var, items, path) if kind in ("FLOAT", "DOUBLE", "INT", "BYTE") else items[0].text
             continue
         label = _LABEL_KEYS.match(key)
         if label and len(items) > 1:
@@ -101,6 +101,18 @@ def _raw_variables(var: Variable, values: np.ndarray | None, names: set[str], pa
                         depends=depends, labels=labels, deltas=tuple(deltas)), *extra]
 
 
+def _fill(var: Variable, items: list[Value], path: str) -> Any:
+    """A numeric variable's FILLVAL: one value, or one per component (as CEF allows for any attribute)."""
+    if len(items) not in (1, var.n_fields):
+        raise FileReadError(path, f"FILLVAL has {len(items)} values; SIZES {' '.join(map(str, var.shape)) or '1'} "
+                            f"needs one, or one per component ({var.n_fields})", line=var.line, variable=var.name)
+    try:
+        return _attr(items, var.value_type)
+    except ValueError:
+        raise FileReadError(path, f"FILLVAL {', '.join(v.text for v in items)} is not {var.value_type}",
+                            line=var.line, variable=var.name) from None
+
+
 def _constant(var: Variable, path: str) -> np.ndarray:
     """The ``DATA = ...`` values of a variable that does not vary by record, shaped by SIZES."""
     items = var.constant or []
@@ -114,10 +126,16 @@ def _constant(var: Variable, path: str) -> np.ndarray:
             values = parse_times(texts, fill_text(var))
         elif kind in ("CHAR", "ISO_TIME_RANGE"):
             values = texts
+        elif kind in ("FLOAT", "DOUBLE"):
+            values = texts.astype(np.float64).astype(numpy_dtype(kind))
         else:
-            values = texts.astype(np.float64).astype(numpy_dtype(kind)) if kind in ("FLOAT", "DOUBLE") \
-                else texts.astype(np.int64).astype(numpy_dtype(kind))
-    except ValueError as error:
+            values = texts.astype(np.int64)
+            limits = np.iinfo(numpy_dtype(kind))
+            if values.size and (values.min() < limits.min or values.max() > limits.max):
+                raise FileReadError(path, f"DATA has a value out of the range of {kind} ({limits.min} to "
+                                    f"{limits.max})", line=var.line, variable=var.name)
+            values = values.astype(numpy_dtype(kind))
+    except (ValueError, OverflowError) as error:
         raise FileReadError(path, f"DATA does not parse as {kind}: {error}", line=var.line,
                             variable=var.name) from error
     return values.reshape(var.shape)

@@ -151,13 +151,17 @@ class _IncludeResolver:
     def __init__(self, folders: list[str]) -> None:
         self.folders = folders
         self._listings: dict[str, dict[str, str]] = {}
+        self._unreadable: dict[str, str] = {}
 
     def _listing(self, folder: str) -> dict[str, str]:
         if folder not in self._listings:
             try:
                 fs, root = fsspec.core.url_to_fs(folder)
                 names = [entry.rstrip("/").rsplit("/", 1)[-1] for entry in fs.ls(root, detail=False)]
-            except (FileNotFoundError, NotADirectoryError, OSError):
+            except (FileNotFoundError, NotADirectoryError):  # a folder of the search path that is not there
+                names = []
+            except OSError as error:  # there, but not to be read: said if the include is found nowhere else
+                self._unreadable[folder] = str(error)
                 names = []
             listing: dict[str, str] = {}
             for name in sorted(names):
@@ -175,6 +179,11 @@ class _IncludeResolver:
             actual = self._listing(folder).get(name.lower())
             if actual is not None:
                 return f"{folder.rstrip('/')}/{actual}" if "://" in folder else os.path.join(folder, actual)
+        unreadable = [f"{folder} ({reason})" for folder, reason in self._unreadable.items() if folder in searched]
+        if unreadable:
+            raise FileReadError(including_file, f"INCLUDE {name!r} was not found, and these folders of the search "
+                                f"path cannot be read: {', '.join(unreadable)}", line=line,
+                                hint="check the folders' permissions (or CEFPATH and include_paths)")
         raise IncludeNotFoundError(including_file, name, searched, line=line)
 
 

@@ -123,6 +123,12 @@ def parse_records(header: Header, data: bytes) -> dict[str, np.ndarray]:
     """Parse every record-varying variable of the file into an array of shape ``(records, *SIZES)``."""
     columns = [v for v in header.variables if v.constant is None]
     start, end, expected = data_section(header, data)
+    per_record = sum(v.n_fields for v in columns)
+    if per_record > (end - start) // 2 + 1 and _NON_BLANK.search(data, start, end):
+        widest = max(columns, key=lambda v: v.n_fields)
+        raise FileReadError(header.path, f"the variables' SIZES need {per_record} values per record; the data "
+                            f"section holds {end - start} bytes, too few for one record", line=widest.line,
+                            variable=widest.name, hint="the header does not describe the data")
     fields = _arrow_fields(data, start, end, header, columns)
     section = None
     if fields is None:
@@ -250,6 +256,10 @@ def _arrow_times(column: pa.ChunkedArray, fill: str, special: str) -> np.ndarray
 def _typed(var: Variable, block: np.ndarray, records: int) -> np.ndarray:
     kind = var.value_type
     shape = (records, *var.shape)
+    if kind in ("INT", "BYTE") and block.size:
+        limits = np.iinfo(_DTYPES[kind])
+        if block.min() < limits.min or block.max() > limits.max:
+            raise ValueError(f"a value is out of the range of {kind} ({limits.min} to {limits.max})")
     if kind in _DTYPES:
         return block.astype(_DTYPES[kind], copy=False).reshape(shape)
     if block.dtype.kind == "M":
@@ -366,7 +376,11 @@ def _check_value(path: str, var: Variable, text: str, line: int) -> None:
         if kind in ("FLOAT", "DOUBLE"):
             float(text)
         elif kind in ("INT", "BYTE"):
-            int(text)
+            limits = np.iinfo(_DTYPES[kind])
+            if not limits.min <= int(text) <= limits.max:
+                raise FileReadError(path, f"{text.strip()} is out of the range of {kind} ({limits.min} to "
+                                    f"{limits.max})", line=line, variable=var.name,
+                                    hint="the header's VALUE_TYPE does not fit the data")
         elif kind == "ISO_TIME":
             parse_times(np.array([text], dtype=object), fill)
         elif kind == "ISO_TIME_RANGE":

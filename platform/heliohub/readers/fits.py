@@ -8,6 +8,7 @@ Images become ``image(time, y, x)`` with one frame, and each frame's full FITS h
 from __future__ import annotations
 
 import io
+import math
 import re
 import warnings
 from typing import Any
@@ -16,9 +17,10 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 from astropy.io import fits
+from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyWarning
 
-from ..errors import FileReadError
+from ..errors import DAMAGED_FILE_HINT, FileReadError, ReaderWarning
 from ..sources import Source
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
@@ -38,24 +40,101 @@ class FitsReader:
         return source.data.startswith(b"SIMPLE  =")
 
     def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", AstropyWarning)
-                with fits.open(io.BytesIO(source.data), memmap=False) as hdus:
-                    hdus.verify("silentfix")
-                    image = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2),
-                                 None)
-                    if image is not None:
-                        return _image_dataset(image, hdus[0].header, source)
-                    table = next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
-                    if table is not None:
-                        return _table_dataset(table, hdus[0].header, source)
-        except FileReadError:
-            raise
-        except Exception as error:  # astropy raises many types on damaged files, a private CfitsioException among them
-            raise FileReadError(source.path, f"corrupt or truncated FITS ({error})",
-                                hint="download the file again") from error
-        raise FileReadError(source.path, "the FITS file holds neither an image nor a binary table")
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", AstropyWarning)  # astropy's notes on what it fixed or ignores
+            hdus, found, problems = _open(source)
+            with hdus:
+                if found is None:
+                    raise FileReadError(source.path, "the FITS file holds neither an image nor a binary table")
+                dataset = _image_dataset(found, hdus[0].header, source) if found.is_image else \
+                    _table_dataset(found, hdus[0].header, source)
+        if problems:
+            warnings.warn(ReaderWarning(f"{source.path}: its FITS header breaks the standard where astropy cannot "
+                                        f"fix it; read anyway: {' '.join(problems)}"), stacklevel=2)
+        return dataset
+
+
+_BITPIX = {8, 16, 32, 64, -32, -64}
+_LAYOUT_KEYS = {"XTENSION", "BITPIX", "NAXIS", "PCOUNT", "GCOUNT", "ZBITPIX", "ZNAXIS"}
+# A tile-compressed image may expand this much (or to 64 MiB, for small files): far more than real images do.
+_MOST_EXPANSION = 100
+
+
+def check_layout(data: bytes, path: str) -> None:
+    """Refuse a file whose headers declare what it cannot hold: astropy trusts NAXIS and the sizes it reads (a
+    damaged NAXIS of 2**31 made it loop for minutes; a damaged dimension makes it allocate without bound), so the
+    cards that give each HDU's size are checked here first, against the FITS standard and the file's length."""
+    offset, number = 0, 0
+    while offset < len(data) and (number == 0 or data.startswith(b"XTENSION", offset)):
+        cards: dict[str, str] = {}
+        end = None
+        for start in range(offset, len(data) - 79, 80):
+            key = data[start:start + 8].decode("ascii", "replace").strip()
+            if key == "END":
+                end = start
+                break
+            if data[start + 8:start + 10] == b"= " and (key in _LAYOUT_KEYS or key.startswith(("NAXIS", "ZNAXIS"))):
+                value = data[start + 10:start + 80].decode("ascii", "replace").split("/")[0].strip()
+                if cards.setdefault(key, value) != value:
+                    raise FileReadError(path, f"HDU {number}: {key} is given twice ({cards[key]} and {value})",
+                                        hint=DAMAGED_FILE_HINT)
+        if end is None:
+            raise FileReadError(path, f"HDU {number}: its header has no END card", hint=DAMAGED_FILE_HINT)
+        header_end = -(-(end + 80) // 2880) * 2880
+        size = _declared(cards, "", number, path)
+        if header_end + size > len(data):
+            raise FileReadError(path, f"truncated or damaged FITS: HDU {number} declares {size} bytes of data; the "
+                                f"file holds {max(0, len(data) - header_end)} after its header",
+                                hint=DAMAGED_FILE_HINT)
+        if "ZNAXIS" in cards and _declared(cards, "Z", number, path) > max(64 << 20, _MOST_EXPANSION * len(data)):
+            raise FileReadError(path, f"HDU {number}: its compressed image declares a size the file cannot expand "
+                                "to (ZNAXISn)", hint=DAMAGED_FILE_HINT)
+        offset = header_end + -(-size // 2880) * 2880
+        number += 1
+
+
+def _declared(cards: dict[str, str], prefix: str, number: int, path: str) -> int:
+    """The bytes of data the cards declare (the FITS standard's formula; ``Z`` for a compressed image's own)."""
+    try:
+        bitpix = int(cards.get(f"{prefix}BITPIX", "8"))
+        naxis = int(cards.get(f"{prefix}NAXIS", "0"))
+        if bitpix not in _BITPIX or not 0 <= naxis <= 999:
+            raise ValueError(f"{prefix}BITPIX {bitpix}, {prefix}NAXIS {naxis}")
+        axes = [int(cards[f"{prefix}NAXIS{i}"]) for i in range(1, naxis + 1)]
+        pcount = int(cards.get("PCOUNT", "0")) if not prefix else 0
+        gcount = int(cards.get("GCOUNT", "1")) if not prefix else 1
+        if min([*axes, pcount, gcount, 0]) < 0:
+            raise ValueError("a negative size")
+    except (ValueError, KeyError) as error:
+        raise FileReadError(path, f"HDU {number}: its size keywords are not what FITS allows ({error})",
+                            hint=DAMAGED_FILE_HINT) from None
+    return abs(bitpix) // 8 * gcount * (pcount + math.prod(axes)) if naxis else 0
+
+
+def _open(source: Source) -> tuple[fits.HDUList, fits.ImageHDU | fits.BinTableHDU | None, list[str]]:
+    """The file's HDUs (their headers fixed where astropy can), the first image or binary table, its data loaded,
+    and what astropy's verification could not fix; a FileReadError when astropy cannot read the file."""
+    check_layout(source.data, source.path)
+    try:
+        hdus = fits.open(io.BytesIO(source.data), memmap=False)
+    except (OSError, ValueError, EOFError, IndexError, KeyError) as error:  # what astropy's parser raises
+        raise FileReadError(source.path, f"not a readable FITS file: {error}", hint=DAMAGED_FILE_HINT) from error
+    try:
+        with warnings.catch_warnings(record=True) as unfixed:
+            warnings.simplefilter("always", VerifyWarning)
+            hdus.verify("silentfix+warn")
+        found = next((h for h in hdus if h.is_image and h.data is not None and h.data.ndim >= 2), None) or \
+            next((h for h in hdus if isinstance(h, fits.BinTableHDU)), None)
+        if found is not None and not found.is_image:
+            found.data.columns  # noqa: B018 - the table is decoded here, where its errors are the file's
+    except (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, fits.VerifyError) as error:
+        hdus.close()
+        raise FileReadError(source.path, f"astropy cannot read its data: {error}", hint=DAMAGED_FILE_HINT) from error
+    except Exception as error:  # a tile-compressed image's decoder raises astropy's own private exception types
+        hdus.close()
+        raise FileReadError(source.path, f"astropy cannot decompress its FITS image: {error}",
+                            hint=DAMAGED_FILE_HINT) from error
+    return hdus, found, [str(w.message).strip() for w in unfixed]
 
 
 def _merged_header(header: fits.Header, primary: fits.Header) -> fits.Header:
@@ -108,6 +187,27 @@ def _observable(header: fits.Header) -> str | None:
     return next((name for word, name in _OBSERVABLES if word in text), None)
 
 
+# The instruments sunpy's map and timeseries sources recognise (their ``is_datasource_for``), by the keywords they
+# look at, and the observatory each is on (which some files do not name).
+_EIT_TELESCOPE = "Extreme-ultraviolet Imaging Telescope (EIT)"
+_OBSERVATORIES = {"EIT": "SOHO", "LASCO": "SOHO", "MDI": "SOHO", "SWAP": "PROBA2", "LYRA": "PROBA2"}
+
+
+def instrument_of(header: fits.Header) -> tuple[str, str]:
+    """(observatory, instrument) as sunpy's sources read them: INSTRUME; for MDI also CAMERA; for EIT also its
+    TELESCOP; the observatory from TELESCOP (or OBSRVTRY), else the instrument's own."""
+    instrument = str(header.get("INSTRUME") or "").strip()
+    telescope = str(header.get("TELESCOP") or header.get("OBSRVTRY") or "").strip()
+    if not instrument:
+        if str(header.get("CAMERA") or "").strip().upper().startswith("MDI"):
+            instrument = "MDI"
+        elif telescope == _EIT_TELESCOPE:
+            instrument = "EIT"
+    if instrument.upper() in _OBSERVATORIES and (not telescope or telescope == _EIT_TELESCOPE):
+        telescope = _OBSERVATORIES[instrument.upper()]
+    return telescope, instrument
+
+
 def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
     """The documented dataset ID rule for files with no ID of their own.
 
@@ -116,7 +216,8 @@ def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
     ``DOPPLERGRAM``), else WAVELNTH as an integer when given. Light curves: ``<TELESCOP>_<INSTRUME>_LEV<LEVEL>``.
     All upper case: SOHO_EIT_195, SOHO_LASCO_C2, SOHO_MDI_CONTINUUM, PROBA2_SWAP_174, PROBA2_LYRA_LEV2.
     """
-    parts = [_word(header.get("TELESCOP", "UNKNOWN")), _word(header.get("INSTRUME", "UNKNOWN"))]
+    observatory, instrument = instrument_of(header)
+    parts = [_word(observatory or "UNKNOWN"), _word(instrument or "UNKNOWN")]
     if table:
         level = header.get("LEVEL")
         if level is not None and str(level).strip():
@@ -135,8 +236,7 @@ def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
 
 
 def _normalised(header: fits.Header, source: Source, dataset_id: str) -> dict[str, Any]:
-    observatory = str(header.get("TELESCOP") or header.get("OBSRVTRY") or "").strip()
-    instrument = str(header.get("INSTRUME") or "").strip()
+    observatory, instrument = instrument_of(header)
     detector = str(header.get("DETECTOR") or "").strip()
     if detector and detector != instrument:
         instrument = f"{instrument} {detector}".strip()
@@ -166,7 +266,7 @@ def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, source: Source) -> 
     frame_attrs = {"units": str(header["BUNIT"]).strip()} if header.get("BUNIT") else {}
     if blank is not None:
         frame_attrs["BLANK"] = blank
-    frame_attrs["long_name"] = f"{header.get('INSTRUME', '')} image".strip()
+    frame_attrs["long_name"] = f"{instrument_of(header)[1]} image".strip()
     time = _observation_time(header, source.path)
     dataset_id = fits_dataset_id(header)
     variables: dict[str, xr.Variable] = {
@@ -216,7 +316,7 @@ def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) 
         unit_text = header.get(f"TUNIT{index}")
         if unit_text:
             attrs["units"] = str(unit_text).strip()
-        elif name.upper().startswith("CHANNEL") and str(header.get("INSTRUME", "")).strip() == "LYRA":
+        elif name.upper().startswith("CHANNEL") and instrument_of(header)[1] == "LYRA":
             attrs["units"] = "W m-2"  # LYRA's irradiance unit; its level 2 tables do not say it
         variables[name] = xr.Variable(("time",), column, attrs)
     dataset_id = fits_dataset_id(header, table=True)
