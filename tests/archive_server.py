@@ -1,5 +1,5 @@
 """A local HTTP server on 127.0.0.1 that answers like the ESA archives heliohub fetches from, serving the real
-files in ../shared/data (never copied into the project).
+files in data/ (the real archive files that ship with the repository).
 
 * the Cluster Science Archive: ``/csa-sl-tap/tap/sync`` (``csa.v_dataset``, ``csa.v_dataset_inventory``) and
   ``/csa-sl-tap/data`` (``.tgz`` packages laid out as the archive's, ``CSA_Download_<stamp>/<DATASET_ID>/<file>``
@@ -36,7 +36,7 @@ import pandas as pd
 import heliohub
 from heliohub.sources import read_source
 
-from .conftest import SHARED_DATA
+from .conftest import DATA
 
 _SELECT = re.compile(r"^SELECT\s+(DISTINCT\s+)?(.+?)\s+FROM\s+(\S+)(?:\s+WHERE\s+(.+))?$", re.IGNORECASE | re.DOTALL)
 _INCLUDE = re.compile(rb"^\s*INCLUDE\s*=", re.MULTILINE)
@@ -98,7 +98,7 @@ class ArchiveServer:
 
     # -- the archives' holdings, from the real files ------------------------------------------------------------
     def _build(self) -> None:
-        cluster = SHARED_DATA / "cluster"
+        cluster = DATA / "cluster"
         self.csa_files: list[tuple[str, pd.Timestamp, pd.Timestamp, Path]] = []
         inventory = []
         for path in sorted([*cluster.glob("cdf/*.cdf"), *cluster.glob("cef/*.cef*")]):
@@ -121,7 +121,7 @@ class ArchiveServer:
         }
         self.soar_files = {}
         items = []
-        for path in sorted((SHARED_DATA / "solar_orbiter" / "cdf").glob("*.cdf")):
+        for path in sorted((DATA / "solar_orbiter" / "cdf").glob("*.cdf")):
             match = re.match(r"solo_(L\w)_(.+)_(\d{8})_V\d+\.cdf$", path.name)
             ds = heliohub.read_file(path)
             span = _span(ds) or (pd.Timestamp(match[3]), pd.Timestamp(match[3]) + pd.Timedelta("86399s"))
@@ -132,7 +132,7 @@ class ArchiveServer:
         self.tables["v_sc_data_item"] = items
         self.soho_files = {}
         observations = []
-        for oid, path in enumerate(sorted((SHARED_DATA / "soho").glob("*/*.f*ts")), start=190000001):
+        for oid, path in enumerate(sorted((DATA / "soho").glob("*/*.f*ts")), start=190000001):
             ds = heliohub.read_file(path)
             span = _span(ds)
             self.soho_files[oid] = path
@@ -141,9 +141,9 @@ class ArchiveServer:
         self.tables["soho.mv_observation"] = observations
         self.proba2 = {
             "lyra/data/bsd/2012/01/01/lyra_20120101-000000_lev2_std.fits":
-                SHARED_DATA / "proba2" / "lyra" / "lyra_20120101-000000_lev2_std.fits",
+                DATA / "proba2" / "lyra" / "lyra_20120101-000000_lev2_std.fits",
             "swap/data/bsd/2014/06/06/swap_lv1_20140606_000113.fits":
-                SHARED_DATA / "proba2" / "swap" / "swap_lv1_20140606_000113.fits",
+                DATA / "proba2" / "swap" / "swap_lv1_20140606_000113.fits",
         }
 
     # -- answers --------------------------------------------------------------------------------------------------

@@ -3,12 +3,26 @@
 from __future__ import annotations
 
 import json
+import re
 import socket
 import time
 import uuid
 
 import requests
 import websocket
+
+
+def sign_up(hub_url: str, name: str, password: str) -> str:
+    """Sign ``name`` up through the hub's sign-up form; returns the message the page shows."""
+    session = requests.Session()
+    hub_url = hub_url.rstrip("/")
+    session.get(f"{hub_url}/hub/signup", timeout=30)
+    answer = session.post(f"{hub_url}/hub/signup", data={
+        "username": name, "signup_password": password, "signup_password_confirmation": password,
+        "_xsrf": session.cookies.get("_xsrf")}, timeout=30)
+    answer.raise_for_status()
+    found = re.search(r'<div class="alert [^"]*"[^>]*>\s*(.*?)\s*</div>', answer.text, re.S)
+    return re.sub(r"\s+", " ", found[1]) if found else answer.text
 
 
 class HubUser:
@@ -37,7 +51,9 @@ class HubUser:
 
     def spawn(self, timeout: float = 180) -> str:
         """Start the user's server and wait until it answers; returns its URL."""
-        self.api("POST", f"/users/{self.name}/server")
+        started = self.api("POST", f"/users/{self.name}/server")
+        if started.status_code >= 400 and "is already running" not in started.text:
+            raise RuntimeError(f"the server of {self.name} was not started: {started.status_code} {started.text}")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             user = self.api("GET", f"/users/{self.name}").json()

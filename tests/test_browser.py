@@ -10,9 +10,9 @@ import pytest
 
 import heliohub
 
-from .conftest import shared
+from .conftest import PASSWORDS, real_file
 from .store_helpers import ROOT
-from .test_platform import C1, USER_PASSWORD, platform  # noqa: F401 - the running platform fixture
+from .test_platform import C1
 
 ARTIFACTS = ROOT / "test-artifacts"
 
@@ -56,7 +56,7 @@ def _wait(condition, timeout: float = 120, step: float = 0.5):
     raise TimeoutError("the page did not get there in time")
 
 
-def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
+def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):
     from selenium.common.exceptions import StaleElementReferenceException
     from selenium.webdriver.common.by import By
     from selenium.webdriver.common.keys import Keys
@@ -71,7 +71,7 @@ def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
 
     browser.find_element(By.ID, "username_input").clear()
     browser.find_element(By.ID, "username_input").send_keys("alice")
-    browser.find_element(By.ID, "password_input").send_keys(USER_PASSWORD)
+    browser.find_element(By.ID, "password_input").send_keys(PASSWORDS["alice"])
     browser.find_element(By.ID, "login_submit").click()
     _wait(lambda: "/user/alice/lab" in browser.current_url, 180)
     _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".jp-LauncherCard"), 120)
@@ -107,5 +107,89 @@ def test_log_in_spawn_and_plot_in_jupyterlab(platform, browser):  # noqa: F811
     finally:
         browser.save_screenshot(str(ARTIFACTS / "03-plot.png"))
     assert image[0].size["width"] > 100
-    expected = heliohub.read_file(shared("cluster", "cdf", C1)).sel(time=slice("2001-06-11T20:00", "2001-06-11T20:30"))
+    expected = heliohub.read_file(real_file("cluster", "cdf", C1)).sel(
+        time=slice("2001-06-11T20:00", "2001-06-11T20:30"))
     assert f"records {expected.sizes['time']}" in browser.find_element(By.CSS_SELECTOR, ".jp-OutputArea").text
+
+
+# The workers' addresses in the Bokeh document of a Dask dashboard page (its column data sources' "address").
+WORKER_ADDRESSES = """
+const doc = window.Bokeh && Bokeh.documents && Bokeh.documents[0];
+if (!doc) return null;
+const found = new Set();
+for (const model of doc.all_models) {
+  const data = model.data;
+  if (!data) continue;
+  const address = data instanceof Map ? data.get("address") : data.address;
+  if (address) for (const a of Array.from(address)) if (String(a).startsWith("tls://")) found.add(String(a));
+}
+return found.size ? Array.from(found) : null;
+"""
+
+
+def _log_in(browser, url: str, name: str) -> None:
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})  # every path's (the hub's and each server's)
+    browser.get(f"{url}/hub/login")
+    browser.find_element(By.ID, "username_input").send_keys(name)
+    browser.find_element(By.ID, "password_input").send_keys(PASSWORDS[name])
+    browser.find_element(By.ID, "login_submit").click()
+
+
+def test_the_login_page_names_the_platform(platform, browser):
+    from selenium.webdriver.common.by import By
+
+    browser.execute_cdp_cmd("Network.clearBrowserCookies", {})
+    browser.get(f"{platform['url']}/hub/login")
+    assert browser.title == "heliohub"
+    assert "heliohub" in browser.find_element(By.CSS_SELECTOR, ".announcement").text
+    assert browser.find_elements(By.CSS_SELECTOR, "a[href='signup']")
+
+
+def test_a_clusters_dashboard_opens_in_jupyterlab_for_its_owner_only(platform, alice, browser):
+    """alice's Gateway cluster, its workers' dashboard in JupyterLab's Dask panel (dask-labextension), reached
+    through the hub and her own server; bob, logged in, gets nothing of it."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    output = alice.run("from dask_gateway import Gateway\ncluster = Gateway().new_cluster(shutdown_on_close=False)\n"
+                       "cluster.scale(2)\nclient = cluster.get_client()\nclient.wait_for_workers(2, timeout=120)\n"
+                       "print(cluster.name, cluster.dashboard_link)\nclient.close()\n")
+    name, link = output.split()
+    url = platform["url"]
+    assert link == f"{url}/user/alice/dask-gateway/clusters/{name}/status"
+    try:
+        _log_in(browser, url, "alice")
+        _wait(lambda: "/user/alice/lab" in browser.current_url, 180)
+        tab = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, "li[data-id='dask-dashboard-launcher']"), 120)
+        time.sleep(2)  # JupyterLab restores its layout: the Dask panel may be open already
+        if not any(e.is_displayed() for e in browser.find_elements(By.CSS_SELECTOR, ".dask-URLInput input")):
+            tab[0].click()
+        field = _wait(lambda: [e for e in browser.find_elements(By.CSS_SELECTOR, ".dask-URLInput input")
+                               if e.is_displayed()], 60)[0]
+        field.clear()
+        field.send_keys(link, Keys.ENTER)
+        workers = _wait(lambda: [b for b in browser.find_elements(By.CSS_SELECTOR, ".dask-DashboardListing-item "
+                                                                                   "button")
+                                 if b.get_attribute("value") == "Workers" and b.is_enabled()], 120)
+        workers[0].click()
+        frame = _wait(lambda: browser.find_elements(By.CSS_SELECTOR, ".dask-DaskDashboard-widget iframe"), 60)[0]
+        assert f"/user/alice/dask-gateway/clusters/{name}/individual-workers" in frame.get_attribute("src")
+        browser.switch_to.frame(frame)  # Bokeh draws the table on a canvas: its data say which workers it shows
+        shown = _wait(lambda: browser.execute_script(WORKER_ADDRESSES), 120)
+        browser.switch_to.default_content()
+        assert len(shown) == 2, shown
+        time.sleep(1)  # the table's first draw
+        browser.save_screenshot(str(ARTIFACTS / "04-dask-dashboard.png"))
+
+        _log_in(browser, url, "bob")
+        _wait(lambda: "/user/bob/" in browser.current_url or "/hub/" in browser.current_url, 120)
+        browser.get(link)
+        _wait(lambda: "403" in browser.page_source or "/user/bob/" in browser.current_url
+              or "Forbidden" in browser.page_source, 60)
+        assert "Dask Diagnostic UI" not in browser.page_source and "Bokeh" not in browser.title
+        browser.save_screenshot(str(ARTIFACTS / "05-dashboard-refused-to-another-user.png"))
+    finally:
+        browser.switch_to.default_content()
+        alice.run(f"from dask_gateway import Gateway\nGateway().stop_cluster({name!r})\n")

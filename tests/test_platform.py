@@ -7,11 +7,9 @@ import json
 import os
 import re
 import shutil
-import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -22,66 +20,11 @@ import requests
 
 import heliohub
 
-from .conftest import shared
-from .hub_client import HubUser, free_ports
+from .conftest import ADMIN_PASSWORD, PASSWORDS, passable_folder, real_file
+from .hub_client import HubUser, free_ports, sign_up
 from .store_helpers import ROOT
 
-ADMIN_PASSWORD = "an-admin-password-of-32-characters-at-least"
-USER_PASSWORD = "user-password-for-tests"
 C1 = "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
-
-
-@pytest.fixture(scope="module")
-def platform(tmp_path_factory):
-    """`heliohub up` in a child process, its demo Cluster hour fetched from a stand-in of the Cluster Science
-    Archive (tests/archive_server.py), with the Cluster CDFs of ../shared/data added to the demo archive."""
-    from .archive_server import ArchiveServer
-
-    cluster_cdf = shared("cluster", "cdf")
-    data = passable_folder("heliohub-up-")
-    hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
-    csa = ArchiveServer()
-    env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_USER_PASSWORD": USER_PASSWORD,
-           "HELIOHUB_CSA_URL": csa.url("csa-sl-tap")}
-    for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
-        env.pop(key, None)
-    command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}", f"--from={cluster_cdf}",
-               f"--UpSettings.hub_port={hub}", f"--UpSettings.hub_api_port={api}",
-               f"--UpSettings.proxy_api_port={proxy}", f"--UpSettings.gateway_port={gateway}",
-               f"--UpSettings.gateway_api_port={gateway_api}", f"--UpSettings.s3_port={s3}",
-               "--UpSettings.users=['alice', 'bob']"]
-    output = data / "up.out"
-    with open(output, "wb") as out:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT, cwd=ROOT)
-        deadline = time.monotonic() + 240
-        while b"heliohub is up" not in output.read_bytes():
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("heliohub up did not come up:\n" + output.read_text()[-5000:])
-            time.sleep(0.5)
-        state = json.loads((data / "hub" / "state.json").read_text())
-        yield {"url": f"http://127.0.0.1:{hub}", "data": data, "state": state, "output": output,
-               "ports": [hub, api, proxy, gateway, gateway_api, s3]}
-        process.send_signal(signal.SIGINT)
-        process.wait(timeout=120)
-    csa.close()
-    shutil.rmtree(data, ignore_errors=True)
-
-
-def passable_folder(prefix: str) -> Path:
-    """A new folder that other system accounts can pass through (pytest's own are closed: 0700), as the users'
-    accounts of a `heliohub up` run as root must, to reach their homes."""
-    folder = Path(tempfile.mkdtemp(prefix=prefix))
-    folder.chmod(0o755)
-    return folder
-
-
-@pytest.fixture(scope="module")
-def alice(platform):
-    user = HubUser(platform["url"], "alice", USER_PASSWORD)
-    user.spawn()
-    yield user
-    user.stop()
 
 
 def test_status_reports_each_part(platform):
@@ -98,11 +41,11 @@ def test_the_demo_archive_has_its_cluster_hour_from_the_archive(platform):
     assert re.search(r"demo archive: 4 Cluster FGM file\(s\) for 2001-06-11T20:00 to 2001-06-11T21:00 from "
                      r"http://127\.0\.0\.1:\d+/csa-sl-tap", output), output
     fetched = sorted(p.name for p in (platform["data"] / "downloads" / "csa").glob("C?_CP_FGM_SPIN/*/*.cdf"))
-    assert fetched == sorted(p.name for p in shared("cluster", "cdf").glob("C?_CP_FGM_SPIN__20010611*.cdf"))
+    assert fetched == sorted(p.name for p in real_file("cluster", "cdf").glob("C?_CP_FGM_SPIN__20010611*.cdf"))
 
 
 def test_a_users_kernel_opens_a_dataset_with_the_files_values(platform, alice):
-    expected = float(heliohub.read_file(shared("cluster", "cdf", C1))["B_mag__C1_CP_FGM_SPIN"].mean())
+    expected = float(heliohub.read_file(real_file("cluster", "cdf", C1))["B_mag__C1_CP_FGM_SPIN"].mean())
     output = alice.run("ds = open_dataset('C1_CP_FGM_SPIN')\nprint(float(ds['B_mag__C1_CP_FGM_SPIN'].mean()))\n"
                        "print(sorted(search()['dataset_id']))")
     value, ids = output.strip().splitlines()
@@ -128,7 +71,7 @@ def test_a_gateway_cluster_from_the_kernel_computes_the_local_result(platform, a
         "client.close(); cluster.shutdown(); gateway.close()\n")
     workers, remote = output.split()
     local = float(np.nanmean(heliohub.read_file(
-        shared("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"))["Ion_Flux"].values,
+        real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"))["Ion_Flux"].values,
         dtype=np.float64))
     assert int(workers) == 2
     assert float(remote) == pytest.approx(local, rel=1e-5)
@@ -157,37 +100,34 @@ def test_the_archive_is_read_only_for_users(platform, alice):
 
 
 def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
-    """As the chart's ingest job does: `heliohub ingest --gateway-workers` with the ingest service's token."""
+    """As the chart's ingest job does: `heliohub ingest --gateway-workers` with the ingest service's token (the
+    file is in the demo archive already: it goes in under a dataset ID of its own)."""
     env = platform["state"]["operator_environment"]
     operator = boto3.client("s3", endpoint_url=env["AWS_ENDPOINT_URL"], region_name="us-east-1",
                             aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
                             aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"])
-    files = [shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf"),
-             shared("proba2", "lyra", "lyra_20120101-000000_lev2_std.fits")]
-    for path in files:
-        operator.upload_file(str(path), "heliohub-archive", f"incoming/{path.name}")
+    path = real_file("solar_orbiter", "cdf", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf")
+    operator.upload_file(str(path), "heliohub-archive", f"incoming/{path.name}")
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "HELIOHUB_", "DASK_GATEWAY"))}
     result = subprocess.run([sys.executable, "-m", "heliohub.cli", "ingest", "--json", "--gateway-workers", "2",
-                             "s3://heliohub-archive/incoming/"], env={**clean, **env}, capture_output=True,
-                            text=True, timeout=300, cwd=ROOT)
+                             "--dataset-id", "EPD_THROUGH_THE_GATEWAY", "s3://heliohub-archive/incoming/"],
+                            env={**clean, **env}, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
     assert re.search(r"reading on Dask Gateway cluster \S+ \(2 workers\)", result.stderr), result.stderr
     report = json.loads(result.stdout)
-    assert [f["status"] for f in report["files"]] == ["ingested", "ingested"]
-    for path in files:
-        (dataset_id,) = [f["dataset_id"] for f in report["files"] if f["path"].endswith(path.name)]
-        expected = heliohub.read_file(path)
-        name = max(expected.data_vars, key=lambda v: expected[v].size)
-        output = alice.run(f"import numpy as np\nds = open_dataset({dataset_id!r})\n"
-                           f"print(float(np.nansum(ds[{name!r}].values, dtype=np.float64)))")
-        assert float(output) == pytest.approx(float(np.nansum(expected[name].values, dtype=np.float64)), rel=1e-9)
+    assert [(f["status"], f["dataset_id"]) for f in report["files"]] == [("ingested", "EPD_THROUGH_THE_GATEWAY")]
+    expected = heliohub.read_file(path)
+    name = max(expected.data_vars, key=lambda v: expected[v].size)
+    output = alice.run(f"import numpy as np\nds = open_dataset('EPD_THROUGH_THE_GATEWAY')\n"
+                       f"print(float(np.nansum(ds[{name!r}].values, dtype=np.float64)))")
+    assert float(output) == pytest.approx(float(np.nansum(expected[name].values, dtype=np.float64)), rel=1e-9)
 
 
 def test_users_cannot_read_each_others_files(platform, alice):
-    """Each user's server runs as their own account (heliohub up as root), and Dask workers as the gateway's."""
+    """Each user's server and Dask workers run as their own account (heliohub up as root)."""
     if not platform["state"]["isolate_users"]:
         pytest.skip("heliohub up runs as one system account for every user when not run as root")
-    bob = HubUser(platform["url"], "bob", USER_PASSWORD)
+    bob = HubUser(platform["url"], "bob", PASSWORDS["bob"])
     bob.spawn()
     try:
         bob.run("open('notes.txt', 'w').write('bob only')")
@@ -207,7 +147,7 @@ def test_users_cannot_read_each_others_files(platform, alice):
             "    return pwd.getpwuid(os.getuid()).pw_name, seen\n"
             "print(*client.submit(peek).result())\n"
             "client.close()\ncluster.shutdown()\ngateway.close()\n")
-        assert on_worker.split() == ["heliohub-gateway", "refused"]
+        assert on_worker.split() == ["heliohub-alice", "refused"]
     finally:
         bob.stop()
 
@@ -217,15 +157,17 @@ def test_what_is_refused(platform, alice):
     assert requests.get(f"{url}/hub/api/users", timeout=30).status_code == 403
     with pytest.raises(PermissionError):
         HubUser(url, "alice", "not-the-password")
+    sign_up(url, "mallory", "mallory-password-for-tests")
     with pytest.raises(PermissionError):
-        HubUser(url, "mallory", USER_PASSWORD)  # not a listed user
-    bob = HubUser(url, "bob", USER_PASSWORD)
+        HubUser(url, "mallory", "mallory-password-for-tests")  # signed up, but not a listed user
+    bob = HubUser(url, "bob", PASSWORDS["bob"])
     assert bob.api("GET", "/users/alice").status_code == 404
     answer = requests.get(f"{url}/user/alice/api/contents", headers={"Authorization": f"token {bob.token}"},
                           timeout=30, allow_redirects=False)
     assert answer.status_code in (302, 403)
-    secrets = [ADMIN_PASSWORD, USER_PASSWORD, platform["state"]["operator_environment"]["AWS_SECRET_ACCESS_KEY"],
-               platform["state"]["gateway_token"], platform["state"]["proxy_token"]]
+    secrets = [ADMIN_PASSWORD, *PASSWORDS.values(), platform["state"]["operator_environment"]["AWS_SECRET_ACCESS_KEY"],
+               platform["state"]["gateway_token"], platform["state"]["proxy_token"],
+               platform["state"]["dashboard_secret"] or ADMIN_PASSWORD]
     logs = [platform["output"], *sorted((platform["data"] / "logs").glob("*.log"))]
     for log in logs:
         text = Path(log).read_text(errors="replace")
@@ -240,7 +182,8 @@ def _up_and_down(data: Path, ports: list[int], log: str, while_up=None) -> str:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         closed = probe.getsockname()[1]
-    env = {**os.environ, "HELIOHUB_USER_PASSWORD": USER_PASSWORD, "HELIOHUB_CSA_URL": f"http://127.0.0.1:{closed}"}
+    env = {**os.environ, "HELIOHUB_CSA_URL": f"http://127.0.0.1:{closed}"}
+    env.pop("HELIOHUB_ADMIN_PASSWORD", None)
     names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
                *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
@@ -277,14 +220,14 @@ def test_down_stops_everything_and_a_second_up_reuses_the_store():
     operator ingested through its S3 endpoint meanwhile is still there."""
     ports = free_ports(6)
     folder = passable_folder("heliohub-updown-")
-    master = shared("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")
+    master = real_file("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")
     ingest = f"import heliohub\nassert heliohub.ingest([{str(master)!r}], progress=False).ok"
     listing = "import heliohub\nprint(sorted(heliohub.search()['dataset_id']))"
     first = _up_and_down(folder / "data", ports, "first.out",
                          lambda state: _heliohub(ingest, state["operator_environment"]))
-    assert "5 ingested" in first, first
+    assert re.search(r"archive: 29 file\(s\) into 24 dataset\(s\)", first), first  # the demo: data/ and sunpy's
     assert "could not have 2001-06-11T20:00 to 2001-06-11T21:00 of Cluster FGM" in first
-    assert "admin password (generated):" in first and USER_PASSWORD not in first
+    assert "admin password (generated):" in first
     assert re.search(r"archive: \d+ new object\(s\) written through S3 kept in", first), first
     seen = []
     second = _up_and_down(folder / "data", ports, "second.out",
@@ -315,7 +258,7 @@ def test_users_cannot_see_or_use_each_others_gateway_clusters(platform, alice):
     from dask_gateway import Gateway
     from dask_gateway.auth import JupyterHubAuth
 
-    bob = HubUser(platform["url"], "bob", USER_PASSWORD)
+    bob = HubUser(platform["url"], "bob", PASSWORDS["bob"])
     address = platform["state"]["gateway_url"]
     proxy = platform["state"]["user_environment"]["DASK_GATEWAY__PROXY_ADDRESS"]
     with Gateway(address, proxy_address=proxy, auth=JupyterHubAuth(alice.token)) as alices:

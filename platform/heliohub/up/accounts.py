@@ -9,6 +9,7 @@ never used.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import pwd
 import re
@@ -18,7 +19,10 @@ import subprocess
 from pathlib import Path
 
 from jupyterhub.spawner import LocalProcessSpawner, set_user_setuid
-from traitlets import Unicode
+from tornado import web
+from traitlets import Float, Integer, Unicode
+
+from . import limits
 
 MARK = "heliohub platform account"
 _NAME = re.compile(r"^[a-z_][a-z0-9_-]*$")
@@ -28,6 +32,18 @@ NOLOGIN = next((s for s in ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false") 
 
 class AccountError(RuntimeError):
     """An account cannot be made or used (the message says which and why)."""
+
+
+def user_name_pattern(prefix: str) -> str:
+    """The hub user names the platform accepts: lower-case letters, digits and hyphens, short enough that
+    ``<prefix><name>`` is a system account name; no ``_``, which keeps the services' accounts apart."""
+    return rf"^[a-z0-9][a-z0-9-]{{0,{31 - len(prefix)}}}$"
+
+
+def account_name(prefix: str, name: str) -> str:
+    """The system account of a hub user, or of a hub service as Dask Gateway names it (``service:<name>``)."""
+    kind, _, service = name.partition(":")
+    return f"{prefix}svc_{service}" if kind == "service" and service else f"{prefix}{name}"
 
 
 def account(name: str, home: Path | None) -> pwd.struct_passwd:
@@ -77,6 +93,16 @@ def unreachable_for_others(path: Path) -> Path | None:
     return None
 
 
+def disk_usage(folder: Path) -> int:
+    """Bytes the files under ``folder`` take on disk (as ``du`` counts them: allocated blocks)."""
+    total = 0
+    for base, _, files in os.walk(folder):
+        for name in files:
+            with contextlib.suppress(FileNotFoundError):  # removed meanwhile
+                total += os.lstat(os.path.join(base, name)).st_blocks * 512
+    return total
+
+
 def copy_tutorials(examples: Path, home: Path, owner: pwd.struct_passwd | None) -> None:
     """A new user finds the tutorials in their home; existing copies are left as the user changed them."""
     target = home / "tutorials"
@@ -86,18 +112,34 @@ def copy_tutorials(examples: Path, home: Path, owner: pwd.struct_passwd | None) 
             give(target, owner)
 
 
+class QuotaExceeded(web.HTTPError):
+    """A home holds more than its quota (the message says how much, and what to do); the hub shows it to the user
+    as the reason their server did not start."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(507, "%s", message, reason="Home over quota")
+
+
 class AccountSpawner(LocalProcessSpawner):
     """A local process spawner that runs each hub user's server as their own system account
-    (``<account_prefix><name>``), made at first spawn with a private home under ``homes``."""
+    (``<account_prefix><name>``), made at first spawn with a private home under ``homes``, within memory, CPU,
+    process and disk limits (:mod:`heliohub.up.limits`): a server does not start while its home holds more than
+    ``home_quota``, and no file a user's process writes can exceed it."""
 
     account_prefix = Unicode("heliohub-", config=True,
                              help="Prefix of the users' system account names (so none is an existing account).")
     homes = Unicode(config=True, help="The folder holding the users' homes (passable by other accounts).")
     examples = Unicode(config=True, help="The tutorials copied into a new user's home.")
+    memory = Unicode("4G", config=True, help="Most memory one user's server (with its kernels) may use ('' or "
+                                             "0: no limit).")
+    cpus = Float(2.0, config=True, help="CPU share of one user's server with its kernels, in cores (0: no limit).")
+    processes = Integer(512, config=True, help="Most processes and threads one user's server may run (0: no "
+                                               "limit).")
+    home_quota = Unicode("10G", config=True, help="Most disk a user's home may take ('' or 0: no limit).")
 
     @property
     def account_name(self) -> str:
-        return f"{self.account_prefix}{self.user.name}"
+        return account_name(self.account_prefix, self.user.name)
 
     @property
     def account_home(self) -> Path:
@@ -106,14 +148,38 @@ class AccountSpawner(LocalProcessSpawner):
     def _account(self) -> pwd.struct_passwd:
         return account(self.account_name, self.account_home)
 
+    @property
+    def limits(self) -> limits.Limits:
+        return limits.Limits(memory_bytes=limits.parse_bytes(self.memory), cpus=self.cpus or None,
+                             processes=self.processes or None, file_bytes=limits.parse_bytes(self.home_quota))
+
     def make_preexec_fn(self, name: str):
-        return set_user_setuid(self.account_name)
+        become = set_user_setuid(self.account_name)
+        confinement, account_name = self.limits, self.account_name
+
+        def preexec() -> None:  # pragma: no cover - runs in the child
+            limits.confine(confinement, account_name, "server")
+            become()
+
+        return preexec
 
     def user_env(self, env: dict[str, str]) -> dict[str, str]:
         env.update(USER=self.account_name, HOME=str(self.account_home), SHELL="/bin/sh")
         return env
 
+    def check_quota(self) -> None:
+        quota = limits.parse_bytes(self.home_quota)
+        if quota is None or not self.account_home.exists():
+            return
+        used = disk_usage(self.account_home)
+        if used > quota:
+            raise QuotaExceeded(f"{self.user.name}'s home holds {used / 2**20:.0f} MiB, more than its quota of "
+                                f"{quota / 2**20:.0f} MiB: the server starts again once files are removed from "
+                                f"{self.account_home} (ask the operator), or the quota is raised "
+                                "(UpSettings.home_quota)")
+
     async def start(self):
         owner = self._account()
+        self.check_quota()
         copy_tutorials(Path(self.examples), self.account_home, owner)
         return await super().start()

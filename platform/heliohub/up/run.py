@@ -10,13 +10,14 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import secrets
-import shutil
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from pathlib import Path
 from types import MappingProxyType
@@ -24,7 +25,7 @@ from types import MappingProxyType
 from .. import catalog
 from ..archive import Archive
 from ..errors import HeliohubError
-from . import accounts, object_store, runtime
+from . import accounts, demo, limits, object_store, runtime
 from .settings import UpSettings
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -53,21 +54,6 @@ def _free(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) != 0
 
 
-def demo_files() -> tuple[list[str], list[str]]:
-    """The real files a fresh machine has from the package registries (sunpy's test data), and what is missing."""
-    try:
-        import sunpy.data.test
-    except ImportError:
-        return [], ["sunpy's real SOHO, PROBA-2 and Solar Orbiter files (pip install sunpy)"]
-    base = Path(sunpy.data.test.__file__).parent
-    wanted = ["EIT/efz20040301.000010_s.fits", "EIT/efz20040301.010016_s.fits",
-              "lyra_20150101-000000_lev3_std_truncated.fits.gz", "solo_L2_epd-ept-north-hcad_20200713_V02.cdf",
-              "psp_fld_l2_mag_rtn_1min_20200104_v02.cdf"]
-    found = [str(base / name) for name in wanted if (base / name).exists()]
-    missing = [name for name in wanted if not (base / name).exists()]
-    return found, missing
-
-
 def _password(given: str, who: str, variable: str, minimum: int, printed: list[str]) -> str:
     """The password given (checked for length), or a generated one, noted in ``printed`` to be shown once."""
     if not given:
@@ -83,13 +69,25 @@ def user_environment(s: UpSettings, reader: object_store.Keys, archive_url: str,
                      bin_dir: Path | None = None) -> dict[str, str]:
     """What every user server and Dask worker gets: the archive, its read-only keys, the Dask Gateway client's
     settings, and the environment they run from (``bin_dir``, this one by default) first on the PATH. The Helm chart
-    gives its pods the same variables (tests/test_chart.py holds them together)."""
+    gives its pods the same variables (tests/test_chart.py holds them together). Each user's server gets its own
+    ``DASK_GATEWAY__PUBLIC_ADDRESS`` (its dashboard route, jupyterhub_config.py) in place of the gateway's."""
     return {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
             "DASK_GATEWAY__ADDRESS": s.gateway_url,
             "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
-            "DASK_GATEWAY__PUBLIC_ADDRESS": f"{s.hub_url}/services/dask-gateway/",
+            "DASK_GATEWAY__PUBLIC_ADDRESS": s.gateway_url,
             "DASK_GATEWAY__AUTH__TYPE": "jupyterhub",
-            "PATH": f"{bin_dir or Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin"}
+            "PATH": _path(bin_dir or Path(sys.executable).parent)}
+
+
+def _path(bin_dir: Path | str) -> str:
+    return f"{bin_dir}:/usr/local/bin:/usr/bin:/bin"
+
+
+def clean_environment(bin_dir: Path | str, home: Path, **extra: str) -> dict[str, str]:
+    """The environment a part starts with: nothing of this process's own (its secrets stay here) but the locale;
+    the system's administration commands on the PATH (the hub and the gateway make accounts with useradd)."""
+    kept = {k: v for k, v in os.environ.items() if k in ("LANG", "LC_ALL", "TZ")}
+    return {**kept, "PATH": f"{_path(bin_dir)}:/usr/local/sbin:/usr/sbin:/sbin", "HOME": str(home), **extra}
 
 
 class Platform:
@@ -103,36 +101,32 @@ class Platform:
         self._store_sync: tuple[object_store.Keys, Path] | None = None
 
     # -- set-up -------------------------------------------------------------------------------------------------
-    def _passwords(self) -> tuple[str, str, list[str]]:
+    def _admin_password(self) -> tuple[str, list[str]]:
         printed: list[str] = []
-        admin = _password(self.settings.admin_password, "admin", "HELIOHUB_ADMIN_PASSWORD", 32, printed)
-        user = _password(self.settings.user_password, "user", "HELIOHUB_USER_PASSWORD", 8, printed)
-        return admin, user, printed
+        return _password(self.settings.admin_password, "admin", "HELIOHUB_ADMIN_PASSWORD", 32, printed), printed
 
     def _log(self, name: str) -> Path:
         folder = self.data / "logs"
         folder.mkdir(parents=True, exist_ok=True)
         return folder / f"{name}.log"
 
-    def _start(self, name: str, command: list[str], env: dict[str, str], owner=None,
-               cwd: Path | None = None) -> subprocess.Popen:
-        """Start a part, as the account ``owner`` when given, its output in the logs folder."""
+    def _start(self, name: str, command: list[str], env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+        """Start a part, its output in the logs folder."""
         log = self._log(name)
         handle = open(log, "ab")  # noqa: SIM115 - the child keeps writing to it
-        as_owner = {"user": owner.pw_uid, "group": owner.pw_gid, "extra_groups": []} if owner else {}
         process = subprocess.Popen(command, env=env, stdout=handle, stderr=subprocess.STDOUT,
-                                   start_new_session=True, cwd=cwd or self.data, **as_owner)
+                                   start_new_session=True, cwd=cwd or self.data)
         self.processes[name] = process
         return process
 
     def fill_archive(self) -> Archive:
-        """Ingest the demo files (first start), an hour of Cluster data fetched from the Cluster Science Archive
-        when it can be reached (first start), and any --from folders into the local archive store."""
+        """Ingest the demo files (first start: heliohub.up.demo), an hour of Cluster data fetched from the Cluster
+        Science Archive when it can be reached (first start), and any --from folders into the local archive store."""
         local = Archive.resolve(self.data / "store")
         first = not catalog.read_catalog(local)
         inputs: list[str] = []
         if first and self.settings.demo:
-            found, missing = demo_files()
+            found, missing = demo.inputs()
             inputs += found
             for name in missing:
                 self.say(f"  demo archive: could not have {name}")
@@ -141,7 +135,7 @@ class Platform:
         if inputs:
             from ..ingestion import ingest
 
-            report = ingest(inputs, local, progress=False)
+            report = ingest(inputs, local, include_paths=demo.include_paths(), progress=False)
             self.say(f"  archive: {report.summary().splitlines()[0]}")
             for refused in report.refused:
                 self.say(f"    set aside {refused.path}: {refused.reason}")
@@ -180,21 +174,11 @@ class Platform:
                                  "(--data-dir) to a folder they can pass through, or --UpSettings.isolate_users=False")
         self.data.mkdir(parents=True, exist_ok=True)
         self.data.chmod(0o755)
+        # the gateway's folders: passable (each cluster's working directory is its owner's), not listable
         for folder, mode in (("hub", 0o700), ("logs", 0o700), ("store", 0o700), ("users", 0o755),
-                             ("gateway", 0o755)):
+                             ("gateway", 0o711), ("gateway/clusters", 0o711)):
             (self.data / folder).mkdir(exist_ok=True)
             (self.data / folder).chmod(mode)
-
-    def _gateway_account(self):
-        """The Dask Gateway's own account (its clusters run as it), or None when everything runs as one account."""
-        if not self.settings.isolate_users:
-            return None
-        home = self.data / "gateway" / "home"
-        owner = accounts.account(f"{self.settings.account_prefix}gateway", None)
-        (home / "clusters").mkdir(parents=True, exist_ok=True)
-        accounts.give(home, owner)
-        home.chmod(0o700)
-        return owner
 
     def start(self) -> dict[str, str]:
         s = self.settings
@@ -204,20 +188,27 @@ class Platform:
         if busy:
             raise SystemExit(f"heliohub up: port(s) {busy} on {s.host} are in use (another heliohub up? "
                              "`heliohub down`, or set other ports)")
-        admin_password, user_password, printed = self._passwords()
+        pattern = re.compile(accounts.user_name_pattern(s.account_prefix))
+        unusable = [n for n in (s.admin_user, *s.users) if not pattern.match(n)]
+        if unusable:
+            raise SystemExit(f"heliohub up: {unusable} cannot be user names here (lower-case letters, digits and -, "
+                             f"at most {32 - len(s.account_prefix)} characters): set UpSettings.users and admin_user")
+        admin_password, printed = self._admin_password()
         local = self.fill_archive()
+        bin_dir = str(Path(sys.executable).parent)
+        hub_folder = self.data / "hub"
 
         self.say(f"  S3 endpoint: starting on {s.s3_url}")
-        moto = object_store.start_server(s.host, s.s3_port, self._log("s3"))
+        keys_file = hub_folder / "s3-keys.json"
+        moto = object_store.start_server(s.host, s.s3_port, s.bucket, keys_file, self._log("s3"),
+                                         clean_environment(bin_dir, hub_folder))
         self.processes["s3"] = moto
-        _wait_port(s.host, s.s3_port, "the S3 endpoint", moto, self._log("s3"))
-        operator, reader = object_store.create_accounts(s.s3_url, s.bucket)
+        operator, reader = object_store.wait_for_keys(keys_file, moto)
         count = object_store.upload_folder(Path(local.url), s.s3_url, operator, s.bucket, PREFIX)
         self._store_sync = (operator, Path(local.url))
         archive_url = f"s3://{s.bucket}/{PREFIX}"
         self.say(f"  S3 endpoint: {count} objects of the archive store in {archive_url} (users: read-only keys)")
 
-        bin_dir = str(Path(sys.executable).parent)
         user_bin = runtime.ensure(Path(s.runtime_dir), self.say) if s.isolate_users else Path(bin_dir)
         user_env = user_environment(s, reader, archive_url, user_bin)
         ingest_token = secrets.token_hex(32)
@@ -227,14 +218,24 @@ class Platform:
             "proxy_api_url": f"http://{s.host}:{s.proxy_api_port}", "proxy_token": secrets.token_hex(32),
             "gateway_url": s.gateway_url, "gateway_address": f"{s.host}:{s.gateway_port}",
             "gateway_api_address": f"{s.host}:{s.gateway_api_port}", "gateway_token": secrets.token_hex(32),
-            "admin_user": s.admin_user, "admin_password": admin_password, "user_password": user_password,
-            "users": list(s.users), "cull_idle_seconds": s.cull_idle_seconds,
+            "admin_user": s.admin_user, "admin_password": admin_password, "users": list(s.users),
+            "minimum_password_length": s.minimum_password_length, "login_attempts": s.login_attempts,
+            "lockout_seconds": s.lockout_seconds, "cull_idle_seconds": s.cull_idle_seconds,
             "cluster_max_workers": s.cluster_max_workers, "cluster_idle_seconds": s.cluster_idle_seconds,
+            "limits": {"servers": s.max_servers, "server_memory": s.server_memory, "server_cpus": s.server_cpus,
+                       "server_processes": s.server_processes, "home_quota": s.home_quota,
+                       "clusters_per_user": s.clusters_per_user, "worker_memory": s.worker_memory,
+                       "worker_cpus": s.worker_cpus},
+            # the owners' keys to their clusters' dashboards derive from it (heliohub.up.dashboard_guard)
+            "dashboard_secret": secrets.token_hex(32) if s.isolate_users else "",
             "user_environment": user_env, "user_bin": str(user_bin),
-            # the heliohub kernel: in the users' environment with accounts, else from the checkout
+            # the heliohub kernel and the users' server settings: in the users' environment with accounts, else
+            # from the checkout
             "jupyter_path": "" if s.isolate_users else str(ROOT),
+            "jupyter_config_path": str(runtime.package_folder(user_bin) / "up" / "jupyter"),
             "examples_dir": str(ROOT / "examples"), "archive": archive_url,
             "isolate_users": s.isolate_users, "account_prefix": s.account_prefix,
+            "clusters_dir": str(self.data / "gateway" / "clusters"),
             # what `heliohub ingest` needs to write the store, on the platform's Dask Gateway too (as the chart's
             # ingest job has it): the operator's keys and the ingest service's hub token
             "ingest_token": ingest_token,
@@ -243,47 +244,36 @@ class Platform:
                 **operator.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
                 "JUPYTERHUB_API_TOKEN": ingest_token},
         }
-        state_file = self.data / "hub" / "state.json"
+        state_file = hub_folder / "state.json"
         state_file.touch(mode=0o600)
         state_file.chmod(0o600)
         state_file.write_text(json.dumps(state, indent=2))
-        env = {**os.environ, "HELIOHUB_UP_STATE": str(state_file)}
-        for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
-            env.pop(key, None)
 
         here = Path(__file__).resolve().parent
-        owner = self._gateway_account()
-        gateway_home = self.data / "gateway" / ("home" if owner else "")
-        gateway_state = gateway_home / "state.json"
-        gateway_state.touch(mode=0o600)
-        gateway_state.chmod(0o600)
-        gateway_state.write_text(json.dumps({
-            **{k: state[k] for k in ("gateway_api_address", "gateway_address", "gateway_token", "hub_api_url",
-                                     "cluster_max_workers", "cluster_idle_seconds", "user_environment")},
-            "bin": str(user_bin), "clusters_dir": str(gateway_home / "clusters")}, indent=2))
-        config = here / "dask_gateway_config.py"
-        if owner is not None:  # the gateway's account may not reach the checkout: it gets its own copies
-            config = Path(shutil.copy(config, gateway_home / config.name))
-            accounts.give(gateway_home, owner)
-        gateway = self._start("gateway", [f"{user_bin}/dask-gateway-server", "-f", str(config)],
-                              {**env, "HELIOHUB_UP_STATE": str(gateway_state), "HOME": str(gateway_home)},
-                              owner=owner, cwd=gateway_home)
+        # As root, the gateway runs clusters as their owners' accounts (heliohub.up.gateway_backend): it stays
+        # root, which no user's process can signal; it runs from the users' environment, which holds its backend.
+        gateway = self._start("gateway", [f"{user_bin}/dask-gateway-server", "-f",
+                                          str(here / "dask_gateway_config.py")],
+                              clean_environment(user_bin, self.data / "gateway", HELIOHUB_UP_STATE=str(state_file)),
+                              cwd=self.data / "gateway")
         _wait_port(s.host, s.gateway_port, "Dask Gateway", gateway, self._log("gateway"))
-        self.say(f"  Dask Gateway: {s.gateway_url} (hub authentication, up to {s.cluster_max_workers} workers "
-                 "per cluster)")
-        hub = self._start("hub", [f"{bin_dir}/jupyterhub", "-f", str(here / "jupyterhub_config.py")], env)
+        self.say(f"  Dask Gateway: {s.gateway_url} (hub authentication, up to {s.clusters_per_user or 'any number of'} "
+                 f"clusters per user, {s.cluster_max_workers} workers each)")
+        hub = self._start("hub", [f"{bin_dir}/jupyterhub", "-f", str(here / "jupyterhub_config.py")],
+                          clean_environment(bin_dir, hub_folder, HELIOHUB_UP_STATE=str(state_file)))
         _wait_port(s.host, s.hub_port, "JupyterHub", hub, self._log("hub"))
         self._wait_health(f"{s.hub_url}/hub/health", hub)
-        (self.data / "hub" / "up.pids").write_text(json.dumps(
+        (hub_folder / "up.pids").write_text(json.dumps(
             {"supervisor": os.getpid(), **{n: p.pid for n, p in self.processes.items()}}))
         self.say(f"\nheliohub is up: {s.hub_url}")
-        self.say(f"  log in as {s.admin_user!r} with the admin password, or as any "
-                 f"{'listed ' if s.users else ''}user name with the user password")
+        self.say(f"  log in as {s.admin_user!r} with the admin password; users sign up at {s.hub_url}/hub/signup "
+                 "with a password of their own" + (f" (only {', '.join(s.users)})" if s.users else
+                                                    ", and the admin approves them at /hub/authorize"))
         for line in printed:
             self.say(f"  {line}")
         if s.isolate_users:
-            self.say(f"  each user's server runs as their own system account ({s.account_prefix}<name>, home "
-                     f"readable by them only); Dask Gateway as {s.account_prefix}gateway")
+            self.say(f"  each user's server and Dask clusters run as their own system account ({s.account_prefix}"
+                     f"<name>, home readable by them only), within limits ({limits.mechanism()})")
         else:
             self.say("  every user's server runs as this system account: users can read each other's files (run as "
                      "root for an account per user)")
@@ -331,6 +321,7 @@ class Platform:
                 _signal_group(process.pid, signal.SIGKILL)
                 process.wait()
         _stop_leftovers(self.data)
+        limits.sweep()
         pids = self.data / "hub" / "up.pids"
         pids.unlink(missing_ok=True)
 
@@ -360,6 +351,7 @@ class Platform:
                     return 1
                 if time.monotonic() - last_sync > STORE_SYNC_SECONDS:
                     self.keep_store()
+                    limits.sweep()
                     last_sync = time.monotonic()
                 time.sleep(1)
         except KeyboardInterrupt:
@@ -422,8 +414,33 @@ def _answers(url: str) -> bool:
         return False
 
 
+def check_archive(state: dict) -> str | None:
+    """Why the S3 endpoint does not serve the archive to users as it should (None: it does): a user's keys list
+    the catalog, and moto's management API is not served."""
+    import botocore.exceptions
+
+    env = state["user_environment"]
+    reader = object_store.Keys(env["AWS_ACCESS_KEY_ID"], env["AWS_SECRET_ACCESS_KEY"])
+    bucket, _, prefix = state["archive"].removeprefix("s3://").partition("/")
+    try:
+        listed = reader.client(env["AWS_ENDPOINT_URL"]).list_objects_v2(
+            Bucket=bucket, Prefix=f"{prefix}/_catalog/", MaxKeys=1)
+    except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as error:
+        return f"a user's keys cannot list the archive: {error}"
+    if not listed.get("KeyCount"):
+        return f"the archive has no catalog at {state['archive']}/_catalog (is the store empty?)"
+    try:
+        with urllib.request.urlopen(env["AWS_ENDPOINT_URL"] + "/moto-api/data.json", timeout=3):
+            return "the S3 endpoint serves moto's management API"
+    except urllib.error.HTTPError as error:
+        return None if error.code == 403 else f"the S3 endpoint answers its management API with {error.code}"
+    except OSError as error:
+        return f"the S3 endpoint does not answer: {error}"
+
+
 def status(data_dir: str | None = None, say=print) -> int:
-    """``heliohub status``: each part of the platform started from this data folder, and whether it answers."""
+    """``heliohub status``: each part of the platform started from this data folder, and whether it answers (the
+    archive: whether a user's keys read it)."""
     data = Path(data_dir or UpSettings().data_dir).expanduser().resolve()
     pids_file, state_file = data / "hub" / "up.pids", data / "hub" / "state.json"
     if not pids_file.exists() or not state_file.exists():
@@ -432,18 +449,17 @@ def status(data_dir: str | None = None, say=print) -> int:
     pids = json.loads(pids_file.read_text())
     state = json.loads(state_file.read_text())
     checks = {
-        "supervisor": None,
-        "s3": state["user_environment"]["AWS_ENDPOINT_URL"] + "/moto-api/",
-        "gateway": state["gateway_url"] + "/api/health",
-        "hub": state["hub_url"] + "/hub/health",
+        "supervisor": lambda: None,
+        "s3": lambda: check_archive(state),
+        "gateway": lambda: None if _answers(state["gateway_url"] + "/api/health") else "does not answer",
+        "hub": lambda: None if _answers(state["hub_url"] + "/hub/health") else "does not answer",
     }
     healthy = True
-    for name, url in checks.items():
+    for name, check in checks.items():
         pid = pids.get(name)
-        alive = pid is not None and _alive(pid)
-        answers = url is None or (alive and _answers(url))
-        healthy &= alive and answers
-        say(f"  {name:10s} {'ok' if alive and answers else 'DOWN'}  pid {pid}" + (f"  {url}" if url else ""))
+        problem = check() if pid is not None and _alive(pid) else "not running"
+        healthy &= problem is None
+        say(f"  {name:10s} {'ok' if problem is None else 'DOWN'}  pid {pid}" + (f"  {problem}" if problem else ""))
     say(f"heliohub status: {'all parts up' if healthy else 'some parts are down'} ({data})")
     return 0 if healthy else 1
 

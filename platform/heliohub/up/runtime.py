@@ -42,9 +42,17 @@ def reachable_python() -> Path:
                      "install python3-venv), or set --UpSettings.isolate_users=False")
 
 
+def package_folder(bin_dir: Path) -> Path:
+    """The heliohub package of the environment whose programs are in ``bin_dir`` (this one's, or a runtime's)."""
+    if Path(bin_dir) == Path(sys.executable).parent:
+        return Path(__file__).resolve().parents[1]
+    version = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    return Path(bin_dir).parent / "lib" / version / "site-packages" / "heliohub"
+
+
 def _source_digest() -> str:
     digest = hashlib.sha256((ROOT / "pyproject.toml").read_bytes())
-    for path in sorted((ROOT / "platform" / "heliohub").rglob("*.py")):
+    for path in sorted(p for p in (ROOT / "platform" / "heliohub").rglob("*") if p.suffix in (".py", ".html")):
         digest.update(str(path.relative_to(ROOT)).encode() + path.read_bytes())
     for path in sorted(KERNEL.rglob("*")):
         if path.is_file():

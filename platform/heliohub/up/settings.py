@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from traitlets import Bool, Integer, List, Unicode, default
+from traitlets import Bool, Float, Integer, List, Unicode, default
 from traitlets.config import Configurable
 
 
@@ -26,15 +26,38 @@ class UpSettings(Configurable):
     admin_user = Unicode("admin", help="The first admin's user name.").tag(config=True)
     admin_password = Unicode(help="The admin's password (at least 32 characters); from "
                                   "HELIOHUB_ADMIN_PASSWORD, else generated and printed.").tag(config=True)
-    user_password = Unicode(help="The password of every other user (at least 8 characters); from "
-                                 "HELIOHUB_USER_PASSWORD, else generated and printed.").tag(config=True)
-    users = List(Unicode(), help="Users allowed to log in besides the admin (empty: any name, with the user "
-                                 "password).").tag(config=True)
+    users = List(Unicode(), help="The only names that may use the platform besides the admin; each signs up at "
+                                 "/hub/signup with a password of their own and may log in at once. Empty: anyone "
+                                 "may sign up, and logs in once the admin approved the name at /hub/authorize."
+                 ).tag(config=True)
+    minimum_password_length = Integer(10, help="Shortest password a user may choose at sign-up.").tag(config=True)
+    login_attempts = Integer(5, help="Wrong passwords in a row after which a name is locked out.").tag(config=True)
+    lockout_seconds = Integer(600, help="How long a locked-out name must wait before trying again.").tag(
+        config=True)
     from_dirs = List(Unicode(), help="Folders of archive files ingested into the demo archive at start.").tag(
         config=True)
-    demo = Bool(True, help="Ingest the real demo files that ship with sunpy on first start.").tag(config=True)
+    demo = Bool(True, help="On first start, ingest the real archive files of the repository's data/ folder and "
+                           "those that ship with sunpy (heliohub.up.demo), and fetch an hour of Cluster FGM from the "
+                           "Cluster Science Archive when it can be reached.").tag(config=True)
     cull_idle_seconds = Integer(3600, help="Stop user servers idle this long.").tag(config=True)
     cluster_max_workers = Integer(4, help="Most workers in one Dask Gateway cluster.").tag(config=True)
+    clusters_per_user = Integer(2, help="Most Dask Gateway clusters one user may have at once (0: no limit).").tag(
+        config=True)
+    worker_memory = Unicode("2G", help="Memory of each Dask worker (Dask's limit; with isolate_users the kernel "
+                                       "stops a worker, with its nanny, past 1.25 times it).").tag(config=True)
+    worker_cpus = Integer(1, help="Cores (threads) of each Dask worker; with isolate_users also its CPU share.").tag(
+        config=True)
+    max_servers = Integer(20, help="Most user servers running at once (JupyterHub's active_server_limit; 0: no "
+                                   "limit).").tag(config=True)
+    server_memory = Unicode("4G", help="With isolate_users: most memory one user's server with its kernels may use "
+                                       "('' or 0: no limit).").tag(config=True)
+    server_cpus = Float(2.0, help="With isolate_users: CPU share of one user's server with its kernels, in cores "
+                                  "(0: no limit).").tag(config=True)
+    server_processes = Integer(512, help="With isolate_users: most processes and threads of one user's server "
+                                         "(0: no limit).").tag(config=True)
+    home_quota = Unicode("10G", help="With isolate_users: most disk a user's home may take; a server does not start "
+                                     "while its home holds more, and no file can be larger ('' or 0: no limit)."
+                         ).tag(config=True)
     cluster_idle_seconds = Integer(1800, help="Shut down Dask Gateway clusters idle this long.").tag(config=True)
     isolate_users = Bool(help="Run each user's server as their own system account (<account_prefix><name>, made "
                               "at first login, home readable by them only) and Dask Gateway as its own account. "
@@ -59,10 +82,6 @@ class UpSettings(Configurable):
     @default("admin_password")
     def _admin_password(self) -> str:
         return os.environ.get("HELIOHUB_ADMIN_PASSWORD", "")
-
-    @default("user_password")
-    def _user_password(self) -> str:
-        return os.environ.get("HELIOHUB_USER_PASSWORD", "")
 
     @property
     def hub_url(self) -> str:
