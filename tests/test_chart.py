@@ -3,7 +3,7 @@ binary's lint and render, the rendered manifests against Kubernetes' schemas, th
 executed, and the environment the chart gives pods checked against what heliohub and `heliohub up` use.
 
 The upstream charts cannot be downloaded here, so the render uses stand-ins named and versioned as Chart.yaml pins
-them, each carrying the upstream chart's real default values and values schema (../shared/schemas): helm validates
+them, each carrying the upstream chart's real default values and values schema (helm/upstream-schemas): helm validates
 our values against those schemas, and renders our own templates (the stand-ins have none).
 """
 
@@ -25,11 +25,12 @@ from heliohub.archive import ENVIRONMENT, S3_ENVIRONMENT
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "heliohub"
 EXAMPLES = sorted((CHART / "examples").glob("*.yaml"))
-SCHEMAS = ROOT.parent / "shared" / "schemas"
+SCHEMAS = CHART.parent / "upstream-schemas"
 UPSTREAM = {"jupyterhub": "z2jh-jupyterhub-values", "dask-gateway": "dask-gateway-values"}
 # The JupyterHub each pinned Zero to JupyterHub release runs (its hub image), which the notebook image must match.
 Z2JH_JUPYTERHUB = {"4.3.3": "5.4.4"}
 HELM = Path(sys.executable).parent / "helm"
+PIN = re.compile(r"^([\w.-]+)==([^\s;\\]+)", re.M)  # a lock's `name==version` lines (then ` \` and the hashes)
 # A release with every template on: keys made by the chart, the ingest on a Dask Gateway cluster.
 EVERYTHING = ["--set", "archive.read.create=true,archive.read.accessKeyId=reader,archive.read.secretAccessKey=r",
               "--set", "archive.write.create=true,archive.write.accessKeyId=writer,archive.write.secretAccessKey=w",
@@ -132,14 +133,27 @@ def test_schema_json_is_generated_from_the_yaml():
         "helm/heliohub/values.schema.json is stale: run `python3 dev.py chart-schema`"
 
 
-def test_notebook_image_is_the_same_everywhere():
+def test_notebook_image_is_named_once(chart):
     for example in [None, *EXAMPLES]:
+        path = example or CHART / "values.yaml"
+        text = path.read_text()
         values = release_values(example)
-        images = {(i["name"], i["tag"]) for i in (values["jupyterhub"]["singleuser"]["image"],
-                                                   values["dask-gateway"]["gateway"]["backend"]["image"],
-                                                   values["ingest"]["image"])}
-        where = example.name if example else 'values.yaml'
-        assert len(images) == 1, f"{where}: user servers, Dask workers and the ingest differ: {images}"
+        image = values["image"]["name"]
+        assert text.count(image) == 1, f"{path.name} names the notebook image more than once"
+        assert values["jupyterhub"]["singleuser"]["image"] == values["dask-gateway"]["gateway"]["backend"]["image"] \
+            == values["image"], path.name
+        (ingest,) = find(render(chart, *EVERYTHING, "-f", str(path)), "CronJob")["spec"]["jobTemplate"]["spec"][
+            "template"]["spec"]["containers"]
+        assert ingest["image"] == f"{image}:{values['image']['tag']}"
+    # an override that changes one copy only is refused, naming the settings
+    result = helm("template", "heliohub", str(chart), "--set", "image.tag=0.2.0", check=False)
+    assert result.returncode != 0
+    assert "dask-gateway.gateway.backend.image is ghcr.io/heliohub/heliohub-notebook:0.1.0 but image is " \
+           "ghcr.io/heliohub/heliohub-notebook:0.2.0" in result.stderr, result.stderr
+    alike = "image.tag=0.2.0,jupyterhub.singleuser.image.tag=0.2.0,dask-gateway.gateway.backend.image.tag=0.2.0"
+    (ingest,) = find(render(chart, *EVERYTHING, "--set", alike), "CronJob")["spec"]["jobTemplate"]["spec"][
+        "template"]["spec"]["containers"]
+    assert ingest["image"].endswith(":0.2.0")
 
 
 @pytest.mark.parametrize("example", [None, *EXAMPLES], ids=lambda e: e.name if e else "values.yaml")
@@ -175,7 +189,34 @@ def test_rendered_resources(chart):
 
     # by default: no keys in the chart (the operator's Secret or cloud identity), no ingest
     kinds = {(m["kind"], m["metadata"]["name"]) for m in render(chart)}
-    assert kinds == {("ConfigMap", "heliohub-archive")}
+    assert kinds == {("ConfigMap", "heliohub-archive"), ("NetworkPolicy", "heliohub-singleuser-egress")}
+
+
+def test_two_releases_share_a_namespace(chart, monkeypatch):
+    """Every resource of this chart is named after its release, and each release's pods are pointed at their own."""
+    names = {}
+    for release in ("heliohub", "second"):
+        manifests = [doc for doc in yaml.safe_load_all(helm(
+            "template", release, str(chart), "--namespace", "science", *EVERYTHING).stdout) if doc]
+        names[release] = {(m["kind"], m["metadata"]["name"]) for m in manifests}
+        config = find(manifests, "ConfigMap")["metadata"]["name"]
+        read_keys = find(manifests, "Secret", f"{config}-read")["metadata"]["name"]
+        write_keys = find(manifests, "Secret", f"{config}-write")["metadata"]["name"]
+        (ingest,) = find(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
+        assert {"configMapRef": {"name": config}} in ingest["envFrom"]
+        assert {"secretRef": {"name": write_keys, "optional": True}} in ingest["envFrom"]
+        # user servers (the hub's extraConfig) and Dask pods (the gateway's) read this release's ConfigMap and Secret
+        environment = hub_config(release_values(), monkeypatch, release).KubeSpawner.environment
+        sources = {ref["name"] for value in environment.values() if isinstance(value, dict)
+                   for ref in value["valueFrom"].values()}
+        assert sources == {config, read_keys}, release
+        gateway = gateway_config(release_values(), monkeypatch, release)
+        for role in ("scheduler", "worker"):
+            env_from = gateway.KubeClusterConfig[f"{role}_extra_container_config"]["envFrom"]
+            assert env_from == [{"configMapRef": {"name": config}},
+                                {"secretRef": {"name": read_keys, "optional": True}}], (release, role)
+    assert names["heliohub"].isdisjoint(names["second"]), names
+    assert ("ConfigMap", "second-heliohub-archive") in names["second"]
 
 
 @pytest.mark.parametrize(("settings", "message"), [
@@ -200,17 +241,33 @@ class _Config(dict):
         self[name] = value
 
 
-def hub_config(values: dict, monkeypatch) -> _Config:
+def hub_config(values: dict, monkeypatch, release: str = "heliohub") -> _Config:
     """Run the hub's extraConfig snippets as Zero to JupyterHub does, after its own services and environment."""
     hub = values["jupyterhub"]["hub"]
-    monkeypatch.setenv("HELM_RELEASE_NAME", "heliohub")
+    monkeypatch.setenv("HELM_RELEASE_NAME", release)
     monkeypatch.setenv("POD_NAMESPACE", "science")
     c = _Config()
     c.JupyterHub.services = [{"name": name, "api_token": "generated", **{k: v for k, v in s.items() if k != "display"}}
                              for name, s in hub["services"].items()]
-    c.KubeSpawner.environment = dict(values["jupyterhub"]["singleuser"]["extraEnv"])
+    c.KubeSpawner.environment = dict(values["jupyterhub"]["singleuser"].get("extraEnv", {}))
     for name, snippet in sorted(hub["extraConfig"].items()):
         exec(compile(snippet, f"jupyterhub.hub.extraConfig.{name}", "exec"), {"c": c})
+    return c
+
+
+def gateway_config(values: dict, monkeypatch, release: str = "heliohub") -> _Config:
+    """Run the gateway's extraConfig snippets as the dask-gateway chart does: after it has set the cluster settings
+    from gateway.backend, in a pod whose HELIOHUB_RELEASE comes from its app.kubernetes.io/instance label."""
+    gateway = merge(upstream("dask-gateway", "defaults"), values["dask-gateway"])["gateway"]
+    (variable,) = gateway["env"]
+    assert variable == {"name": "HELIOHUB_RELEASE", "valueFrom": {
+        "fieldRef": {"fieldPath": "metadata.labels['app.kubernetes.io/instance']"}}}
+    monkeypatch.setenv("HELIOHUB_RELEASE", release)
+    c = _Config()
+    for role in ("scheduler", "worker"):
+        c.KubeClusterConfig[f"{role}_extra_container_config"] = gateway["backend"][role]["extraContainerConfig"]
+    for name, snippet in sorted(gateway["extraConfig"].items()):
+        exec(compile(snippet, f"dask-gateway.gateway.extraConfig.{name}", "exec"), {"c": c})
     return c
 
 
@@ -219,9 +276,7 @@ def test_hub_and_gateway_snippets_run(monkeypatch):
     services = {s["name"]: s for s in c.JupyterHub.services}
     assert services["dask-gateway"]["url"] == "http://traefik-heliohub-dask-gateway.science"
     assert c.KubeSpawner.environment["DASK_GATEWAY__PROXY_ADDRESS"] == "gateway://traefik-heliohub-dask-gateway.science:80"
-    gateway = _Config()
-    for name, snippet in sorted(release_values()["dask-gateway"]["gateway"]["extraConfig"].items()):
-        exec(compile(snippet, f"dask-gateway.gateway.extraConfig.{name}", "exec"), {"c": gateway})
+    gateway = gateway_config(release_values(), monkeypatch)
     assert gateway.ClusterConfig.cluster_max_workers > 0 and gateway.ClusterConfig.idle_timeout > 0
 
 
@@ -270,12 +325,23 @@ def test_versions_agree_with_the_chart():
     dependencies = {d["name"]: d["version"] for d in load(CHART / "Chart.yaml")["dependencies"]}
     dockerfile = (ROOT / "images" / "notebook" / "Dockerfile").read_text()
     arguments = dict(re.findall(r"^ARG (\w+)=(\S+)$", dockerfile, re.M))
-    lock = dict(re.findall(r"^([\w.-]+)==(\S+)$", (ROOT / "images" / "notebook" / "requirements.lock").read_text(),
-                           re.M))
+    lock = dict(PIN.findall((ROOT / "images" / "notebook" / "requirements.lock").read_text()))
     jupyterhub = Z2JH_JUPYTERHUB.get(dependencies["jupyterhub"])
     assert jupyterhub, f"add the JupyterHub version of Zero to JupyterHub {dependencies['jupyterhub']} here"
     assert arguments["JUPYTERHUB_VERSION"] == lock["jupyterhub"] == jupyterhub
+    # the one-machine hub (heliohub up, from the development lock) runs the JupyterHub the chart's hub runs
+    development = dict(PIN.findall((ROOT / "requirements" / "dev.lock").read_text()))
+    assert development["jupyterhub"] == jupyterhub, "requirements/dev.lock: run `python3 dev.py lock`"
+    assert development["dask-gateway-server"] == dependencies["dask-gateway"]
     assert arguments["DASK_GATEWAY_VERSION"] == lock["dask-gateway"] == dependencies["dask-gateway"]
+    # the base image at a dated tag (docker-stacks' immutable tags), never a moving one such as latest
+    assert re.fullmatch(r"quay\.io/jupyter/docker-stacks-foundation:\d{4}-\d{2}-\d{2}", arguments["BASE_IMAGE"])
+    # the locks pin every distribution with its hashes
+    for path in (ROOT / "images" / "notebook" / "requirements.lock", ROOT / "requirements" / "dev.lock"):
+        lines = path.read_text().splitlines()
+        pinned = [i for i, line in enumerate(lines) if PIN.match(line)]
+        unhashed = [lines[i] for i in pinned if not lines[i + 1:i + 2] or not lines[i + 1].startswith("    --hash=")]
+        assert len(pinned) > 100 and not unhashed, f"{path}: run `python3 dev.py lock` ({unhashed[:3]} unhashed)"
 
 
 def test_dockerfile_passes_hadolint():
@@ -285,3 +351,25 @@ def test_dockerfile_passes_hadolint():
     result = subprocess.run([str(hadolint), "--no-color", str(ROOT / "images" / "notebook" / "Dockerfile")],
                             capture_output=True, text=True, timeout=60)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_user_pods_reach_the_gateway_and_the_s3_endpoint_under_zero_to_jupyterhubs_network_policy(chart):
+    """Zero to JupyterHub's default policy keeps user pods from private addresses; this release's NetworkPolicy
+    lets them reach this release's Dask Gateway proxy and the in-cluster S3 endpoint, and nothing else."""
+    policy = upstream("jupyterhub", "defaults")["singleuser"]["networkPolicy"]
+    assert policy["enabled"] and policy["egressAllowRules"]["privateIPs"] is False
+    for release in ("heliohub", "second"):
+        manifests = [doc for doc in yaml.safe_load_all(helm(
+            "template", release, str(chart), "--namespace", "science", "-f",
+            str(CHART / "examples" / "values-minio.yaml")).stdout) if doc]
+        prefix = "heliohub" if release == "heliohub" else f"{release}-heliohub"
+        egress = find(manifests, "NetworkPolicy", f"{prefix}-singleuser-egress")["spec"]
+        assert egress["podSelector"]["matchLabels"] == {"component": "singleuser-server", "release": release}
+        assert egress["policyTypes"] == ["Egress"]
+        gateway, s3 = egress["egress"]
+        assert gateway["to"] == [{"podSelector": {"matchLabels": {
+            "app.kubernetes.io/name": "dask-gateway", "app.kubernetes.io/instance": release,
+            "app.kubernetes.io/component": "traefik"}}}]
+        assert {p["port"] for p in gateway["ports"]} == {8000, 8786}
+        assert s3["ports"] == [{"port": 9000, "protocol": "TCP"}]
+        assert s3["to"][0]["podSelector"] == {"matchLabels": {"app": "minio"}}

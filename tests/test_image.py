@@ -1,9 +1,10 @@
 """The notebook image's environment, tested inside the environment it describes (as pangeo-docker-images do).
 
 There is no Docker engine here: the image's locked environment is installed the way its Dockerfile installs it
-(uv of the Dockerfile's version installs the lock with --no-deps, then heliohub, then the kernel; only the byte
-compilation is left out) into a fresh virtualenv, and the image's own checks (images/notebook/check_image.py, the
-last step of its build) run there.
+(uv of the Dockerfile's version makes the virtual environment and installs the lock with --no-deps and its hashes,
+then heliohub, then the kernel; only the byte compilation is left out), on this machine's Python of the lock's
+version (the image's is uv's build of PYTHON_VERSION, which cannot be downloaded here), and the image's own checks
+(images/notebook/check_image.py, the last step of its build) run there.
 """
 
 from __future__ import annotations
@@ -12,7 +13,6 @@ import os
 import re
 import subprocess
 import sys
-import venv
 from pathlib import Path
 
 import pytest
@@ -36,15 +36,16 @@ def test_locked_environment_passes_the_image_checks(tmp_path):
         pytest.skip(f"uv is not installed at {uv} (the test extra's uv)")
     installed_uv = subprocess.run([uv, "--version"], capture_output=True, text=True, check=True).stdout.split()[1]
     assert installed_uv == arguments["UV_VERSION"], "the Dockerfile's UV_VERSION and requirements/dev.lock's uv differ"
+    assert arguments["PYTHON_VERSION"].startswith(f"{resolved}."), "the Dockerfile's Python is not the lock's"
     env = tmp_path / "env"
-    venv.create(env, with_pip=True)  # as `python -m venv` in the Dockerfile
     python = env / "bin" / "python"
     run = {"check": True, "capture_output": True, "text": True, "timeout": 900}
     # PIP_*, UV_* and the user's site must not leak in: the image is what the Dockerfile says
     clean = {k: v for k, v in os.environ.items()
              if not k.startswith(("PIP_", "UV_", "PYTHON", "JUPYTER", "VIRTUAL_ENV"))}
     clean["PATH"] = f"{env / 'bin'}:{clean.get('PATH', '')}"
-    for target in (["-r", lock], [ROOT]):
+    subprocess.run([uv, "venv", "--quiet", "--python", sys.executable, "--no-python-downloads", env], env=clean, **run)
+    for target in (["--require-hashes", "-r", lock], [ROOT]):
         subprocess.run([uv, "pip", "install", "--quiet", "--python", python, "--no-deps", *target], env=clean, **run)
     subprocess.run([uv, "pip", "check", "--python", python], env=clean, **run)
     subprocess.run([env / "bin" / "jupyter", "kernelspec", "install", "--sys-prefix", ROOT / "kernels" / "heliohub"],

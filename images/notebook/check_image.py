@@ -25,7 +25,7 @@ def check_lock(lock: Path) -> str:
     if wanted and tuple(map(int, wanted.groups())) != sys.version_info[:2]:
         raise SystemExit(f"{lock}: resolved for Python {wanted[1]}.{wanted[2]}, this is {sys.version.split()[0]}")
     wrong = []
-    pins = [line.split("==") for line in text.splitlines() if "==" in line and not line.startswith("#")]
+    pins = re.findall(r"^([\w.-]+)==([^\s;\\]+)", text, re.M)  # `name==version`, maybe followed by ` \` and hashes
     for name, version in pins:
         try:
             installed = metadata.version(name)

@@ -1,3 +1,10 @@
+{{/* The prefix of this chart's resource names: the release name, followed by "-heliohub" unless it holds it
+(Helm's fullname convention), so the release `heliohub` has `heliohub-archive` and the release `second` has
+`second-heliohub-archive`. The hub's and the gateway's extraConfig (values.yaml) apply the same rule. */}}
+{{- define "heliohub.fullname" -}}
+{{- if contains "heliohub" .Release.Name }}{{ .Release.Name }}{{ else }}{{ .Release.Name }}-heliohub{{ end }}
+{{- end }}
+
 {{/* The chart's labels, as Helm's best practices name them. */}}
 {{- define "heliohub.labels" -}}
 app.kubernetes.io/name: heliohub
