@@ -195,7 +195,9 @@ def kernels(folder: Path, store: Path) -> dict:
     from jupyter_client.manager import start_new_kernel
 
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "JUPYTER_PATH": str(ROOT), "HELIOHUB_ARCHIVE": str(store)}
+    # the kernel specs are looked up in this process (kernels/heliohub of the checkout), the kernels get the store
+    os.environ["JUPYTER_PATH"] = str(ROOT)
+    env = {**os.environ, "HELIOHUB_ARCHIVE": str(store)}
 
     def start(name: str, code: str | None) -> tuple[float, float]:
         started = time.perf_counter()

@@ -1,12 +1,12 @@
-"""Reader throughput (issue 2): CEF against pandas' C CSV reader, CDF against pycdfpp, in the same run.
+"""Reader throughput (issues 2 and 17): CEF against pandas' C CSV reader, CDF against a floor, in the same run.
 
     .venv/bin/python benchmarks/bench_readers.py      # writes benchmarks/results/readers.json
 
-Goals: CEF >= 0.8x pandas' throughput on the same bytes; CDF >= 0.5x pycdfpp's on the same files.
-
-The CDF cases also time a floor: pycdfpp's arrays and every attribute value put into a plain ``xarray.Dataset``
-(no conventions, no checks). No reader that returns the file's data and metadata as xarray through pycdfpp can be
-faster than that, so ``ceiling_vs_pycdfpp`` is the best ratio such a reader could reach on those files.
+Goals (issue 17): CEF >= 1.0x pandas' throughput on the same bytes; CDF >= 0.8x the floor's throughput on both
+file sets. The floor is pycdfpp's arrays and every attribute value put into a plain ``xarray.Dataset`` (no
+conventions, no checks): no reader that returns the file's data and metadata as xarray through pycdfpp can be
+faster than that. pycdfpp's bare decode is timed beside it (``ceiling_vs_pycdfpp`` is the best ratio to pycdfpp
+such a reader could reach).
 """
 
 from __future__ import annotations
@@ -65,7 +65,7 @@ def cef() -> dict[str, object]:
     return {"file_mb": round(size, 1), "records": records,
             "pandas_read_csv_s": round(pandas_s, 3), "heliohub_read_file_s": round(heliohub_s, 3),
             "pandas_mb_per_s": round(size / pandas_s, 1), "heliohub_mb_per_s": round(size / heliohub_s, 1),
-            "ratio_vs_pandas": round(pandas_s / heliohub_s, 2), "goal": ">= 0.8",
+            "ratio_vs_pandas": round(pandas_s / heliohub_s, 2), "goal": ">= 1.0",
             "baseline": "pandas.read_csv(C engine, comment='$') on the data section already in memory; "
                         "heliohub reads the file, its header and includes, and parses times"}
 
@@ -78,8 +78,9 @@ def cdf(label: str, paths: list[Path]) -> dict[str, object]:
     return {"files": label, "count": len(paths), "mb": round(size, 2),
             "pycdfpp_s": round(pycdfpp_s, 4), "heliohub_s": round(heliohub_s, 4),
             "pycdfpp_mb_per_s": round(size / pycdfpp_s, 1), "heliohub_mb_per_s": round(size / heliohub_s, 1),
-            "ratio_vs_pycdfpp": round(pycdfpp_s / heliohub_s, 2), "goal": ">= 0.5",
+            "ratio_vs_pycdfpp": round(pycdfpp_s / heliohub_s, 2),
             "floor_s": round(floor_s, 4), "ceiling_vs_pycdfpp": round(pycdfpp_s / floor_s, 2),
+            "ratio_vs_floor": round(floor_s / heliohub_s, 2), "goal": ">= 0.8 (vs the floor)",
             "floor": "pycdfpp's arrays and attributes in a plain xarray.Dataset: the fastest any reader returning "
                      "the file's data and metadata as xarray through pycdfpp can be"}
 
