@@ -13,10 +13,12 @@ cell to reach the page, and costs seconds a notebook that does not plot should n
 
 from __future__ import annotations
 
+import logging
 import sys
 import threading
 from typing import Any
 
+log = logging.getLogger(__name__)
 _ready = threading.Event()
 _failure: list[BaseException] = []
 
@@ -94,7 +96,7 @@ def _warm(namespace: dict[str, Any]) -> None:
     try:
         search()  # the catalog, read once: later searches and opens cost one small request
     except heliohub.HeliohubError as error:
-        print(f"heliohub: the archive store is not reachable: {error}", file=sys.__stderr__)
+        log.warning("the archive store is not reachable (the first search or open in a cell says why): %s", error)
 
 
 def prepare(namespace: dict[str, Any]) -> threading.Thread:
