@@ -77,7 +77,7 @@ def store(files: list[Path]) -> dict[str, object]:
         archive = f"{bucket}/archive"
         report = heliohub.ingest(files, archive, progress=False)
         assert report.ok, report.summary()
-        heliohub.access.clear_caches()
+        heliohub.store.access.clear_caches()
         with requests_seen(bucket) as cold:
             one_hour(archive, 10)
         with requests_seen(bucket) as warm:  # another hour, in another chunk, once the process has the dataset open

@@ -26,9 +26,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fgm_like
 import heliohub
 from common import DATA, median_seconds, timed_runs, write_results
-from heliohub import catalog, layout
-from heliohub.archive import Archive
-from heliohub.ingestion import BATCH_BYTES
+from heliohub.store import catalog, layout
+from heliohub.store.ingest import BATCH_BYTES
+from heliohub.store.location import StoreLocation
 from moto_s3 import s3_bucket
 
 DAYS = 365
@@ -49,7 +49,7 @@ def ingest_cost(files: list[Path]) -> dict[str, object]:
     reads, ingests = timed_runs(lambda: [heliohub.read_file(p) for p in files], fresh_ingest, repeat=PAIRS)
     read_s, ingest_s = (statistics.median(wall for wall, _ in runs) for runs in (reads, ingests))
     pairs = [(ingest - read) / read for (read, _), (ingest, _) in zip(reads, ingests, strict=True)]
-    entry = catalog.read_catalog(Archive.resolve(store))["C4_CP_FGM_SPIN"]
+    entry = catalog.read_catalog(StoreLocation.resolve(store))["C4_CP_FGM_SPIN"]
     source = sum(p.stat().st_size for p in files)
     gzipped = sum(len(gzip.compress(p.read_bytes(), 6)) for p in files)
     stored = sum(f.stat().st_size for f in (store / "C4_CP_FGM_SPIN").rglob("*") if f.is_file())

@@ -12,32 +12,54 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import xarray as xr
+import zarr
 
-from heliohub import catalog
-from heliohub.archive import BRANCH, Archive
-from heliohub.layout import TIME_INDEX, record_dims, time_chunk_index
-from heliohub.merge import PROVENANCE, VARIABLE_ORDER
+from heliohub.store import catalog, provenance, tables, time_index
+from heliohub.store.layout import VARIABLE_ORDER, record_dims
+from heliohub.store.location import BRANCH, StoreLocation
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def open_stored(archive: str | Archive, dataset_id: str) -> xr.Dataset:
-    """A dataset as the store holds it, loaded, with the provenance attribute set apart."""
-    store = Archive.resolve(archive)
+def open_stored(archive: str | StoreLocation, dataset_id: str) -> xr.Dataset:
+    """A dataset as the store holds it, loaded, with what heliohub keeps beside it in its ``encoding``: the current
+    files (``files``: provenance entries) and the time index of each axis as :func:`time_index.time_chunk_index`
+    gives it (``index``)."""
+    store = StoreLocation.resolve(archive)
     session = store.repository(dataset_id).readonly_session(branch=BRANCH)
     ds = xr.open_zarr(session.store, consolidated=False, chunks=None).load()
+    root = zarr.open_group(session.store, mode="r")
+    ds.encoding["files"] = provenance.current(root, dataset_id)
+    ds.encoding["index"] = {dim: stored_index(root, dim) for dim in record_dims(ds)}
     return ds
 
 
-def contents(archive: str | Archive) -> dict[str, object]:
+def stored_index(root: zarr.Group, dim: str) -> dict[str, object] | None:
+    """The time index of ``dim`` as stored, in the form of :func:`time_index.time_chunk_index` (None: none)."""
+    group = tables.open_table(root, time_index.index_path(dim))
+    if group is None:
+        return None
+    chunks = tables.read(group["chunks"], ("first", "last", "gaps"))
+    gaps = tables.read(group["gaps"], ("before", "after"))
+    pairs = np.column_stack([gaps["before"], gaps["after"]]).tolist()
+    offsets = np.cumsum([0, *chunks["gaps"]])
+    per_chunk = [pairs[offsets[i]:offsets[i + 1]] for i in range(len(chunks["first"]))]
+    entry = {"chunk": group.attrs["chunk"], "records": group.attrs["records"], "first": chunks["first"].tolist(),
+             "last": chunks["last"].tolist(), "gaps": per_chunk}
+    return {**entry, "coverage": time_index.read_coverage(root, dim)}
+
+
+def contents(archive: str | StoreLocation) -> dict[str, object]:
     """Everything a reader of the store can see: the catalog (without storage sizes, which depend on history)
     and every dataset's values and attributes."""
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     entries = catalog.read_catalog(store)
     datasets = {dataset_id: open_stored(store, dataset_id) for dataset_id in sorted(entries)}
     for entry in entries.values():
         entry.pop("stored_bytes", None)
+        entry.pop("last_ingest", None)
     return {"catalog": json.loads(json.dumps(entries, sort_keys=True)), "datasets": datasets}
 
 
@@ -50,18 +72,16 @@ def assert_same_contents(a: dict[str, object], b: dict[str, object]) -> None:
 
 def without_provenance(ds: xr.Dataset) -> xr.Dataset:
     """``ds`` without the attributes heliohub keeps in a stored group for itself."""
-    kept = {k: v for k, v in ds.attrs.items() if k not in (PROVENANCE, VARIABLE_ORDER, TIME_INDEX)}
+    kept = {k: v for k, v in ds.attrs.items() if k != VARIABLE_ORDER}
     return ds.drop_attrs(deep=False).assign_attrs(kept)
 
 
 def assert_time_index(stored: xr.Dataset) -> None:
-    """The group's index of its time chunks (``layout.TIME_INDEX``, written from the values being stored) says
-    what its time axes hold as read back."""
-    index = stored.attrs.get(TIME_INDEX, {})
+    """The group's index of its time chunks (written from the values being stored, :func:`open_stored`) says what
+    its time axes hold as read back."""
     for dim in record_dims(stored):
-        expected = time_chunk_index(stored[dim].values, stored[dim].encoding["chunks"][0])
-        assert index.get(dim) == expected, dim
-    assert set(index) <= set(record_dims(stored))
+        expected = time_index.time_chunk_index(stored[dim].values, stored[dim].encoding["chunks"][0])
+        assert stored.encoding["index"][dim] == expected, dim
 
 
 def run_ingest(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess[str]:

@@ -14,9 +14,9 @@ import pytest
 import xarray as xr
 
 import heliohub
-from heliohub import layout
-from heliohub.access import clear_caches
 from heliohub.errors import ArchiveError, DatasetNotFoundError, TimeRangeError
+from heliohub.store import layout
+from heliohub.store.access import clear_caches
 
 from .conftest import CEF_HEADERS, real_file
 from .store_helpers import chunk_gets, requests_seen
@@ -127,19 +127,18 @@ def test_a_range_read_from_the_time_index_is_what_xarray_selects_on_the_whole_ax
 def test_a_time_index_that_does_not_fit_its_axis_is_not_used(tmp_path, monkeypatch, fgm_file):
     import zarr
 
-    from heliohub.archive import BRANCH, Archive
-    from heliohub.layout import TIME_INDEX
+    from heliohub.store import time_index
+    from heliohub.store.location import BRANCH, StoreLocation
 
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", TIME_CHUNKS)
     archive = str(tmp_path / "store")
     heliohub.ingest([real_file("cluster", "cef", FGM)], archive, include_paths=[str(p) for p in CEF_HEADERS],
                     progress=False)
-    repo = Archive.resolve(archive).repository(FGM_ID)
+    repo = StoreLocation.resolve(archive).repository(FGM_ID)
     session = repo.writable_session(BRANCH)
-    group = zarr.open_group(session.store, mode="r+")
-    index = dict(group.attrs[TIME_INDEX])
-    index["time"] = {**index["time"], "first": index["time"]["first"][:-1]}  # as a damaged or foreign writer might
-    group.attrs[TIME_INDEX] = index
+    chunks = zarr.open_group(session.store, mode="r+")[f"{time_index.index_path('time')}/chunks"]
+    for name in ("first", "last", "gaps"):  # as a damaged or foreign writer might leave it
+        chunks[name].resize((chunks[name].shape[0] - 1,))
     session.commit("a time index that does not fit")
     clear_caches()
     ds = heliohub.open_dataset(FGM_ID, "2001-07-08T12:00", "2001-07-08T13:00", archive=archive)
@@ -192,7 +191,15 @@ def test_describe(store):
     b = next(v for v in about["variables"] if v["name"] == B_MAG)
     assert b["units"] == "nT" and "Magnitude" in b["description"]
     text = str(about)
-    assert "C4_CP_FGM_SPIN__20010706_211610_20010708_025346_V01.cef" in text and "B_mag__C4_CP_FGM_SPIN" in text
+    first_part = "C4_CP_FGM_SPIN__20010706_211610_20010708_025346_V01.cef"
+    assert "B_mag__C4_CP_FGM_SPIN" in text and first_part not in text  # the files only when asked for
+    with_files = heliohub.describe(FGM_ID, files=True)
+    assert first_part in str(with_files) and len(with_files["file_table"]) == 4
+    table = with_files["file_table"]
+    assert table["current"].all() and (table["records"] > 0).all() and table["ingested"].notna().all()
+    july_7 = heliohub.describe(FGM_ID, files=True, start="2001-07-07T00:00", end="2001-07-07T01:00")["file_table"]
+    assert list(july_7["file"]) == [first_part]
+    assert (july_7["start"] <= pd.Timestamp("2001-07-07T01:00")).all() and (july_7["end"] >= "2001-07-07").all()
 
 
 def test_unknown_id_names_the_closest(store):

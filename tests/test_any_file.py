@@ -21,9 +21,9 @@ import numpy as np
 import pytest
 
 import heliohub
-from heliohub import access
-from heliohub.archive import Archive
 from heliohub.errors import FileReadError, ReaderWarning
+from heliohub.store import access
+from heliohub.store.location import StoreLocation
 from heliohub.up import demo
 
 from .conftest import real_file
@@ -157,7 +157,7 @@ def test_a_fits_header_declaring_more_than_the_file_holds_is_refused_before_astr
 
 def test_search_answers_on_an_empty_store_and_on_one_without_a_catalog(tmp_path):
     assert heliohub.search(archive=tmp_path / "empty").empty
-    store = Archive.resolve(tmp_path / "no-catalog")
+    store = StoreLocation.resolve(tmp_path / "no-catalog")
     store.repository("C1_CP_FGM_SPIN", create=True)  # a repository made, nothing committed, no catalog yet
     assert heliohub.search(archive=store).empty
     assert heliohub.search("fgm", archive=store).empty
@@ -176,7 +176,7 @@ def test_text_comes_back_from_the_store_as_the_reader_gives_it(tmp_path):
 
 
 def test_caches_are_kept_per_store_identity_and_the_time_axes_cache_is_bounded(tmp_path, monkeypatch):
-    same_url = [Archive("s3://bucket/store", {"endpoint_url": e, "key": k, "secret": s})
+    same_url = [StoreLocation("s3://bucket/store", {"endpoint_url": e, "key": k, "secret": s})
                 for e, k, s in (("http://a", "reader", "x"), ("http://b", "reader", "x"), ("http://a", "other", "x"),
                                 ("http://a", "reader", "y"))]
     assert len({store.identity for store in same_url}) == 4
@@ -197,14 +197,14 @@ def test_the_s3_check_goes_through_an_https_proxy(monkeypatch):
     listener.listen()
     threading.Thread(target=lambda: listener.accept()[0].close(), daemon=True).start()
     proxy = f"http://127.0.0.1:{listener.getsockname()[1]}"
-    store = Archive("s3://bucket/store", {"endpoint_url": "https://s3.unreachable.invalid"})
+    store = StoreLocation("s3://bucket/store", {"endpoint_url": "https://s3.unreachable.invalid"})
     with pytest.raises(heliohub.ArchiveError, match=r"cannot connect to s3\.unreachable\.invalid:443"):
         store._check_reachable()
     monkeypatch.setenv("HTTPS_PROXY", proxy)
     store._check_reachable()
     listener.close()
     monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")  # nothing listens there
-    store = Archive("s3://bucket/store", {"endpoint_url": "https://s3.other.invalid"})
+    store = StoreLocation("s3://bucket/store", {"endpoint_url": "https://s3.other.invalid"})
     with pytest.raises(heliohub.ArchiveError, match=r"127\.0\.0\.1:9 \(the proxy to https://s3.other.invalid\)"):
         store._check_reachable()
 

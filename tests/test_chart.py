@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from heliohub.archive import ENVIRONMENT, S3_ENVIRONMENT
+from heliohub.store.location import ENVIRONMENT, S3_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
 CHART = ROOT / "helm" / "heliohub"

@@ -254,7 +254,7 @@ def test_the_copy_back_keeps_only_references_that_open(s3_endpoint, tmp_path, ca
     import boto3
 
     import heliohub
-    from heliohub import access
+    from heliohub.store import access
     from heliohub.up.object_store import Keys, download_new, upload_folder
 
     cdfs = sorted(real_file("cluster", "cdf").glob("C?_CP_FGM_SPIN*.cdf"))

@@ -17,8 +17,9 @@ import pytest
 import zarr
 
 import heliohub
-from heliohub.archive import BRANCH, Archive
-from heliohub.catalog import read_catalog
+from heliohub.plots.figures import quicklook_redrawer
+from heliohub.store.catalog import read_catalog
+from heliohub.store.location import BRANCH, StoreLocation
 from heliohub.up import demo
 
 from .conftest import CEF_HEADERS, real_file
@@ -46,7 +47,7 @@ def figure(store, dataset_ids, start=None, end=None):
 
 
 def test_every_dataset_draws_as_png_and_html_with_its_labels_units_and_range(store):
-    entries = read_catalog(Archive.resolve(store))
+    entries = read_catalog(StoreLocation.resolve(store))
     assert len(entries) >= 20
     for dataset_id, entry in sorted(entries.items()):
         start, end = (entry["start"], entry["end"]) if entry["start"] else EMPTY_RANGE
@@ -146,7 +147,8 @@ def test_ingest_pregenerates_quicklooks_that_quicklook_uses_and_a_new_version_re
     archive = tmp_path / "store"
     source = real_file("cluster", "cef", "C4_CP_FGM_SPIN__20010706_211607_20010709_062406_V01.cef")
     headers = [str(p) for p in CEF_HEADERS]
-    heliohub.ingest([str(source)], archive, include_paths=headers, quicklooks=["24h"], progress=False)
+    redraw = quicklook_redrawer(["24h"])
+    heliohub.ingest([str(source)], archive, include_paths=headers, before_commit=redraw, progress=False)
     stored = _pregenerated(archive, "C4_CP_FGM_SPIN", "24h")
     assert sorted(stored) == ["20010706T000000", "20010707T000000", "20010708T000000", "20010709T000000"]
     out = heliohub.save_quicklook("C4_CP_FGM_SPIN", "2001-07-07", "2001-07-08", tmp_path / "day.png",
@@ -160,7 +162,7 @@ def test_ingest_pregenerates_quicklooks_that_quicklook_uses_and_a_new_version_re
     fields[2] = "99.000"  # Bx (after the time and the half interval)
     newer = tmp_path / source.name.replace("_V01.cef", "_V02.cef")
     newer.write_text(text.replace(line, ",".join(fields), 1))
-    report = heliohub.ingest([str(newer)], archive, include_paths=headers, quicklooks=["24h"], progress=False)
+    report = heliohub.ingest([str(newer)], archive, include_paths=headers, before_commit=redraw, progress=False)
     assert [f.status for f in report.files] == ["replaced"]
     redrawn = _pregenerated(archive, "C4_CP_FGM_SPIN", "24h")
     assert sorted(redrawn) == sorted(stored)
@@ -170,7 +172,7 @@ def test_ingest_pregenerates_quicklooks_that_quicklook_uses_and_a_new_version_re
 
 
 def _pregenerated(archive: Path, dataset_id: str, period: str) -> dict[str, bytes]:
-    session = Archive.resolve(archive).repository(dataset_id).readonly_session(branch=BRANCH)
+    session = StoreLocation.resolve(archive).repository(dataset_id).readonly_session(branch=BRANCH)
     group = zarr.open_group(session.store, mode="r")[f"quicklooks/{period}"]
     return {key: bytes(np.asarray(array[:]).tobytes()) for key, array in group.arrays()}
 
@@ -181,7 +183,7 @@ def test_inventory_reads_the_catalog_only(s3_archive):
     files = [real_file("cluster", "cdf", n) for n in ("C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
                                                    "C4_CP_EFW_L1_P34__20010226_051830_20010226_051836_V110503.cdf")]
     heliohub.ingest([str(f) for f in files], s3_archive, progress=False)
-    heliohub.access.clear_caches()
+    heliohub.store.access.clear_caches()
     with requests_seen() as lines:
         overlay = heliohub.inventory(archive=s3_archive)
     assert chunk_gets([line for line in lines if "_catalog" not in line]) == 0, lines

@@ -6,6 +6,7 @@ import gzip
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -17,10 +18,10 @@ import xarray as xr
 import zarr
 
 import heliohub
-from heliohub import access, catalog, layout, merge
-from heliohub.archive import BRANCH, Archive
-from heliohub.ingestion import ingest
-from heliohub.merge import VARIABLE_ORDER, read_provenance
+from heliohub.store import access, catalog, layout, merge, time_index
+from heliohub.store.ingest import ingest
+from heliohub.store.layout import VARIABLE_ORDER
+from heliohub.store.location import BRANCH, StoreLocation
 
 from .conftest import CEF, CEF_HEADERS, DATA, real_file
 from .store_helpers import (
@@ -76,7 +77,7 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
         assert "--dataset-id" in result.reason
     ingested = [f for f in report.files if f.status == "ingested"]
     assert len(ingested) == 22
-    entries = catalog.read_catalog(Archive.resolve(archive))
+    entries = catalog.read_catalog(StoreLocation.resolve(archive))
     assert sorted(entries) == report.datasets
     for result in ingested:
         expected = heliohub.read_file(result.path, include_paths=cef_headers)
@@ -98,8 +99,9 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
     b = next(v for v in fgm["variables"] if v["name"] == "B_vec_xyz_gse__C4_CP_FGM_SPIN")
     assert b["units"] == "nT" and b["shape"] == [14772 + 897, 3] and b["description"]
     cdf = "C4_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"
-    assert {p["file"] for p in fgm["provenance"]} == {FGM, cdf}
-    assert all(len(p["checksum"]) == 64 for p in fgm["provenance"])
+    files = heliohub.store.access.file_table("C4_CP_FGM_SPIN", archive=archive)
+    assert set(files["file"]) == {FGM, cdf} and files["current"].all() and set(files["status"]) == {"ingested"}
+    assert all(len(c) == 64 for c in files["checksum"]) and (files["size"] > 0).all()
     assert fgm["nbytes"] > 0 and fgm["stored_bytes"] > 0
 
 
@@ -114,7 +116,7 @@ def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_heade
     assert_time_index(stored)
     whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
-    assert [e.file for e in read_provenance(stored.attrs)] == sorted(p.name for p in parts)
+    assert sorted(e.file for e in stored.encoding["files"]) == sorted(p.name for p in parts)
 
 
 def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(archive, tmp_path, cef_headers,
@@ -133,7 +135,7 @@ def test_consecutive_files_are_written_chunk_by_chunk_from_their_own_arrays(arch
     assert_time_index(stored)
     whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
-    assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
+    assert catalog.read_catalog(StoreLocation.resolve(archive))["C4_CP_FGM_SPIN"]["records"] == whole.sizes["time"]
 
 
 @pytest.mark.slow
@@ -184,24 +186,22 @@ def test_an_append_reads_the_last_chunks_not_the_whole_dataset(s3_archive, tmp_p
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
 
-def test_a_store_indexed_before_chunks_kept_their_gaps_is_indexed_anew_at_its_next_merge(tmp_path, cef_headers,
-                                                                                          monkeypatch):
-    # Stores written before each chunk of the time index kept its gaps: their index cannot be continued from a
-    # kept prefix, so the first merge after indexes the axis whole, and later merges continue from that.
+def test_an_axis_whose_index_does_not_fit_it_is_indexed_anew_at_its_next_merge(tmp_path, cef_headers, monkeypatch):
+    # An index that does not describe its axis (written by something else, or damaged): the first merge after
+    # indexes the axis whole, and later merges continue from that.
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
     parts = fgm_parts(tmp_path / "parts", 4)
     assert ingest(parts[:2], tmp_path / "store", include_paths=cef_headers, progress=False).ok
-    session = Archive.resolve(tmp_path / "store").repository("C4_CP_FGM_SPIN").writable_session(BRANCH)
+    session = StoreLocation.resolve(tmp_path / "store").repository("C4_CP_FGM_SPIN").writable_session(BRANCH)
     group = zarr.open_group(session.store, mode="r+")
-    index = dict(group.attrs[layout.TIME_INDEX])
-    index["time"] = {key: value for key, value in index["time"].items() if key != "gaps"}  # as written before
-    group.attrs[layout.TIME_INDEX] = index
-    session.commit("an index of the previous kind")
+    chunks = group[f"{time_index.index_path('time')}/chunks"]
+    for name in ("first", "last", "gaps"):
+        chunks[name].resize((chunks[name].shape[0] - 1,))
+    session.commit("an index one chunk short")
     for part in parts[2:]:
         assert ingest([part], tmp_path / "store", include_paths=cef_headers, progress=False).ok
         stored = open_stored(tmp_path / "store", "C4_CP_FGM_SPIN")
         assert_time_index(stored)
-        assert "gaps" in stored.attrs[layout.TIME_INDEX]["time"]
     whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
 
@@ -288,7 +288,7 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     magnitude = "B_mag__C4_CP_FGM_SPIN"
     np.testing.assert_allclose(stored[magnitude].values[inside], whole[magnitude].values[inside] + 1, rtol=1e-6)
     np.testing.assert_array_equal(stored[magnitude].values[~inside], whole[magnitude].values[~inside])
-    files = sorted(e.file for e in read_provenance(stored.attrs))
+    files = sorted(e.file for e in stored.encoding["files"])
     assert files == sorted([old[0].name, new.name, old[2].name])
     again = ingest([old[1]], archive, include_paths=cef_headers, progress=False)
     assert again.refused and "already holds version 02" in again.refused[0].reason
@@ -312,7 +312,7 @@ def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_he
     assert "gzip" in statuses[bad_gzip.name][1]
     assert "not a file heliohub can read" in statuses[notes.name][1]
     assert summary["counts"] == {"ingested": 1, "refused": 3}
-    assert list(catalog.read_catalog(Archive.resolve(s3_archive))) == ["C1_CP_FGM_SPIN"]
+    assert list(catalog.read_catalog(StoreLocation.resolve(s3_archive))) == ["C1_CP_FGM_SPIN"]
 
 
 def _kill_after(args: list[str], commits: int) -> None:
@@ -356,10 +356,10 @@ def test_a_killed_ingest_completes_on_rerun_to_what_a_clean_run_gives(s3_archive
     options, clean = kill_inputs
     _kill_after([*options, "--archive", s3_archive], commits)
     # whatever the moment of the kill, the catalog lists exactly the datasets that were committed
-    store = Archive.resolve(s3_archive)
+    store = StoreLocation.resolve(s3_archive)
     fs, root = store.fsspec()
     names = [path.rsplit("/", 1)[-1] for path in fs.ls(root, refresh=True)] if fs.exists(root) else []
-    committed = {name for name in names if name != "_catalog" and catalog.dataset_entry(store, name) is not None}
+    committed = {name for name in names if name != "_catalog" and catalog.dataset_row(store, name) is not None}
     access.clear_caches()
     assert set(heliohub.search(archive=store)["dataset_id"]) == committed
     assert len(committed) >= commits
@@ -381,15 +381,15 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
     assert_time_index(stored)
     whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=cef_headers)
     xr.testing.assert_identical(without_provenance(stored).drop_attrs(), whole.drop_attrs())
-    assert len(read_provenance(stored.attrs)) == 6
-    assert catalog.read_catalog(Archive.resolve(archive))["C4_CP_FGM_SPIN"]["files"] == 6
+    assert len(stored.encoding["files"]) == 6
+    assert catalog.read_catalog(StoreLocation.resolve(archive))["C4_CP_FGM_SPIN"]["files"] == 6
 
 
 def test_archive_location_from_the_environment(s3_archive, monkeypatch):
     monkeypatch.setenv("HELIOHUB_ARCHIVE", s3_archive)
     path = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
     assert ingest([path], progress=False).ok
-    assert "C1_CP_FGM_SPIN" in catalog.read_catalog(Archive.resolve(None))
+    assert "C1_CP_FGM_SPIN" in catalog.read_catalog(StoreLocation.resolve(None))
 
 
 def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
@@ -469,12 +469,12 @@ def test_the_time_index_gives_each_chunks_earliest_and_latest_time_or_nothing():
     times = np.array(["2001-01-01T00:00", "2001-01-01T00:02", "2001-01-01T00:01", "2001-01-01T00:03", "NaT"],
                      dtype="datetime64[ns]")
     stamps = times.view("int64")
-    entry = layout.time_chunk_index(times, 3)
+    entry = time_index.time_chunk_index(times, 3)
     assert (entry["chunk"], entry["records"]) == (3, 5)
     assert entry["first"] == [stamps[0], stamps[3]] and entry["last"] == [stamps[1], stamps[3]]  # NaT left out
     assert entry["coverage"] == [["2001-01-01T00:00:00.000000000", "2001-01-01T00:03:00.000000000"]]
-    assert layout.time_chunk_index(times, 2) is None  # the last chunk holds only NaT
-    assert layout.time_chunk_index(times[[3, 0, 1, 2]], 2) is None  # chunks overlap: read the axis whole
+    assert time_index.time_chunk_index(times, 2) is None  # the last chunk holds only NaT
+    assert time_index.time_chunk_index(times[[3, 0, 1, 2]], 2) is None  # chunks overlap: read the axis whole
 
 
 def _index_by_definition(times: np.ndarray, chunk: int) -> dict | None:
@@ -483,7 +483,7 @@ def _index_by_definition(times: np.ndarray, chunk: int) -> dict | None:
     and than a minute, the 999 widest), and the coverage cut at the 999 widest gaps of all. The oracle for the
     tests below."""
     stamps = times.astype("datetime64[ns]").view("int64")
-    nat, widest = np.iinfo(np.int64).min, layout.COVERAGE_INTERVALS - 1
+    nat, widest = np.iinfo(np.int64).min, time_index.COVERAGE_INTERVALS - 1
     firsts, lasts, gaps = [], [], []
     for start in range(0, stamps.size, chunk):
         known = np.sort(stamps[start:start + chunk])
@@ -532,21 +532,90 @@ def test_the_time_index_of_an_axis_in_parts_or_from_a_kept_prefix_is_the_index_o
         fgm, epd, gappy, cadences, with_nat, nat_first, nat_tail, inside_chunks, disordered, fgm[:1], fgm[:0])]
     for times, chunks in [*axes, (irregular, (1 << 18,))]:  # chunks of over 100 000 steps: a sample of them
         for chunk in chunks:
-            whole = layout.time_chunk_index(times, chunk)
+            whole = time_index.time_chunk_index(times, chunk)
             assert whole == _index_by_definition(times, chunk)
             for _ in range(3):
                 cuts = np.sort(rng.integers(0, times.size + 1, size=rng.integers(1, 40)))
-                assert layout.time_chunk_index(np.split(times, cuts), chunk) == whole  # empty parts included
+                assert time_index.time_chunk_index(np.split(times, cuts), chunk) == whole  # empty parts included
             if whole is None:
                 continue
             for kept in {0, 1, len(whole["first"]) // 2, len(whole["first"]) - 1, len(whole["first"])} & set(
                     range(times.size // chunk + 1)):  # whole chunks only
-                prefix = layout.index_prefix(whole, kept)
-                assert layout.time_chunk_index([times[kept * chunk:]], chunk, prefix) == whole
+                prefix = time_index.index_prefix(whole, kept)
+                assert time_index.time_chunk_index([times[kept * chunk:]], chunk, prefix) == whole
         sorted_known = np.sort(times[~np.isnat(times)])
         expected = _index_by_definition(sorted_known, 1 << 19) if sorted_known.size else None
-        assert layout.coverage(times) == (expected["coverage"] if expected else [])
-    assert layout.index_prefix({**layout.time_chunk_index(fgm, 1000), "gaps": None}, 3) is None  # an older index
-    assert len(layout.coverage(gappy)) == layout.COVERAGE_INTERVALS  # one chunk: its 999 widest gaps
-    assert len(layout.coverage(gappy, 1000)) == layout.COVERAGE_INTERVALS  # twelve chunks: the 999 widest of all
-    assert layout.coverage(cadences, 3000) == [[str(cadences[0]), str(cadences[-1])]]  # each chunk its own step
+        assert time_index.coverage(times) == (expected["coverage"] if expected else [])
+    older = {**time_index.time_chunk_index(fgm, 1000), "gaps": None}  # an index of before gaps were kept
+    assert time_index.index_prefix(older, 3) is None
+    assert len(time_index.coverage(gappy)) == time_index.COVERAGE_INTERVALS  # one chunk: its 999 widest gaps
+    # twelve chunks: the 999 widest of all
+    assert len(time_index.coverage(gappy, 1000)) == time_index.COVERAGE_INTERVALS
+    assert time_index.coverage(cadences, 3000) == [[str(cadences[0]), str(cadences[-1])]]  # each chunk its own step
+
+
+def test_whole_chunks_are_stored_as_zarr_stores_them():
+    # chunks.py encodes through zarr's internals (capped zarr version): what it stores must be what zarr.Array
+    # stores for the same values, chunk for chunk, the short last chunk padded as zarr pads it. Real FGM values.
+    from heliohub.store.chunks import set_whole_chunks
+
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
+    for name in ("B_vec_xyz_gse__C4_CP_FGM_SPIN", "range__C4_CP_FGM_SPIN", "time"):
+        values = np.asarray(whole[name].values)
+        values = values.view("int64") if values.dtype.kind == "M" else values
+        stores = [zarr.storage.MemoryStore(), zarr.storage.MemoryStore()]
+        arrays = [zarr.create_array(s, shape=values.shape, dtype=values.dtype, chunks=(1000, *values.shape[1:]),
+                                    compressors=layout.encoding(whole[[name]])[name]["compressors"])
+                  for s in stores]
+        arrays[0][:] = values
+        parts = np.array_split(values, 7)  # parts that straddle chunks, as a batch's files do
+        offsets = np.cumsum([0, *map(len, parts)])
+        set_whole_chunks([(arrays[1], i, time_index.pieces(parts, offsets, i * 1000, min(len(values), (i + 1) * 1000)))
+                          for i in range(-(-len(values) // 1000))])
+        assert stores[0]._store_dict.keys() == stores[1]._store_dict.keys()
+        for key, value in stores[0]._store_dict.items():
+            assert stores[1]._store_dict[key].to_bytes() == value.to_bytes(), (name, key)
+
+
+def test_search_reads_only_the_catalog_whatever_the_number_of_files(s3_archive, tmp_path, cef_headers):
+    parts = fgm_parts(tmp_path / "parts", 6)
+    for part in parts:  # six ingests, six files
+        assert ingest([part], s3_archive, include_paths=cef_headers, progress=False).ok
+    access.clear_caches()
+    with requests_seen() as searching:
+        found = heliohub.search(archive=s3_archive)
+    assert list(found["dataset_id"]) == ["C4_CP_FGM_SPIN"] and found["records"][0] == 14772
+    paths = [re.search(r"(?:GET|HEAD) (\S+)", line)[1] for line in searching if re.search(r"(?:GET|HEAD) ", line)]
+    assert paths and all("/_catalog/" in p for p in paths), paths
+    location = StoreLocation.resolve(s3_archive)
+    session = location.repository("_catalog").readonly_session(branch=BRANCH)
+    table = zarr.open_group(session.store, mode="r")["datasets"]
+    assert {name for name, _ in table.arrays()} == set(catalog.COLUMNS)  # one row per dataset, no file lists
+    assert {a.shape for _, a in table.arrays()} == {(1,)}
+
+
+def test_a_damaged_table_is_named_and_other_datasets_are_unaffected(tmp_path, cef_headers):
+    archive = tmp_path / "store"
+    fgm = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    pior = real_file("cluster", "cef", "CM_CP_DWP_UT_PIOR__20080202_000000_20080203_000000_V100803.cef")
+    assert ingest([fgm, pior], archive, include_paths=cef_headers, progress=False).ok
+    location = StoreLocation.resolve(archive)
+    session = location.repository("C1_CP_FGM_SPIN").writable_session(BRANCH)
+    files = zarr.open_group(session.store, mode="r+")["heliohub/files"]
+    del files["checksum"]  # as a foreign writer or a lost object might leave it
+    session.commit("a damaged provenance table")
+    with pytest.raises(heliohub.StoreDamagedError, match=r"provenance table of C1_CP_FGM_SPIN.*checksum"):
+        heliohub.file_table("C1_CP_FGM_SPIN", archive=archive)
+    report = ingest([fgm.with_name(fgm.name)], archive, progress=False)
+    assert report.refused and "C1_CP_FGM_SPIN" in report.refused[0].reason and "checksum" in report.refused[0].reason
+    access.clear_caches()
+    assert heliohub.open_dataset("CM_CP_DWP_UT_PIOR", archive=archive).sizes["time"] == 167
+    assert heliohub.open_dataset("C1_CP_FGM_SPIN", archive=archive).sizes["time"] == 880  # its records are whole
+    session = location.repository("_catalog").writable_session(BRANCH)
+    table = zarr.open_group(session.store, mode="r+")["datasets"]
+    table["title"].resize((0,))
+    session.commit("a damaged catalog")
+    access.clear_caches()
+    with pytest.raises(heliohub.StoreDamagedError, match=r"catalog.*different lengths"):
+        heliohub.search(archive=archive)
+    assert heliohub.open_dataset("CM_CP_DWP_UT_PIOR", archive=archive).sizes["time"] == 167

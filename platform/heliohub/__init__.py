@@ -1,10 +1,10 @@
 """heliohub: ESA's heliophysics archives as lazy xarray datasets, next to the data.
 
-``open_dataset``, ``search`` and ``describe`` read the archive store; ``read_file`` reads an archive file; ``ingest``
-fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and ``inventory`` plot
-the store. Each is imported on first use: ``import heliohub`` costs what its errors module costs, a notebook that only
-opens datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that only reads files does
-not pay for Icechunk.
+``open_dataset``, ``search``, ``describe`` and ``file_table`` read the archive store; ``read_file`` reads an archive
+file; ``ingest`` fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and
+``inventory`` plot the store. Each is imported on first use: ``import heliohub`` costs what its errors module costs,
+a notebook that only opens datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that
+only reads files does not pay for Icechunk.
 """
 
 from __future__ import annotations
@@ -23,14 +23,16 @@ from .errors import (
     IncludeNotFoundError,
     IngestError,
     ReaderWarning,
+    StoreDamagedError,
     TimeRangeError,
     UnknownFormatError,
 )
 
 __version__ = "0.1.0"
 
-_LAZY = {"open_dataset": ".access", "search": ".access", "describe": ".access",
-         "read_file": ".readers", "ingest": ".ingestion", "fetch": ".fetching", "frame_to_map": ".solar",
+_LAZY = {"open_dataset": ".store.access", "search": ".store.access", "describe": ".store.access",
+         "file_table": ".store.access",
+         "read_file": ".readers", "ingest": ".store.ingest", "fetch": ".fetching", "frame_to_map": ".solar",
          "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
          "save_quicklook": ".plots"}
 
@@ -55,11 +57,13 @@ __all__ = [
     "IncludeNotFoundError",
     "IngestError",
     "ReaderWarning",
+    "StoreDamagedError",
     "TimeRangeError",
     "UnknownFormatError",
     "__version__",
     "describe",
     "fetch",
+    "file_table",
     "frame_header",
     "frame_to_map",
     "ingest",

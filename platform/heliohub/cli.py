@@ -6,7 +6,7 @@ import argparse
 import logging
 import sys
 
-from .archive import ENVIRONMENT
+from .store.location import ENVIRONMENT
 
 
 def parser() -> argparse.ArgumentParser:
@@ -69,6 +69,21 @@ def parser() -> argparse.ArgumentParser:
         plot.add_argument("--end", help="end of the range (UTC)")
         plot.add_argument("--out", required=True, help="the file to write: .png or .html")
         plot.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
+    files = commands.add_parser(
+        "files", help="the files a dataset of the store came from (provenance)",
+        description="List the files a dataset came from, one row per file that went in, in the order they went in: "
+        "name, version, size, SHA-256, records, first and last time, when and how it went in (ingested, or "
+        "replaced an older version), and whether it is its delivery's current version.")
+    files.add_argument("dataset_id", metavar="DATASET_ID")
+    files.add_argument("--start", help="only files with records at or after this time (UTC)")
+    files.add_argument("--end", help="only files with records at or before this time (UTC)")
+    files.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
+    files.add_argument("--json", action="store_true", help="print JSON records")
+    upgrade = commands.add_parser(
+        "upgrade", help="move a store written by heliohub 0.1 to the present layout",
+        description="Move every dataset (one commit each) and then the catalog (one commit) to the present layout; "
+        "readers see each whole, before or after. Re-run it to finish a run that stopped part-way.")
+    upgrade.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
                              add_help=False)
@@ -100,14 +115,21 @@ def main(argv: list[str] | None = None) -> int:
         return status(args.data_dir)
     if args.command in ("quicklook", "inventory"):
         return _plot(args)
+    if args.command in ("files", "upgrade"):
+        return _store_command(args)
     if args.command == "fetch":
         from .fetching import main_fetch
 
         return main_fetch(args)
     if args.command == "ingest":
-        from .ingestion import main_ingest
+        from .store.ingest import main_ingest
 
-        return main_ingest(args)
+        hook = None
+        if args.quicklooks:
+            from .plots.figures import quicklook_redrawer
+
+            hook = quicklook_redrawer(args.quicklooks)
+        return main_ingest(args, before_commit=hook)
     return 2
 
 
@@ -124,6 +146,27 @@ def _positive(text: str) -> int:
     if not text.isdigit() or int(text) < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a whole number of 1 or more")
     return int(text)
+
+
+def _store_command(args: argparse.Namespace) -> int:
+    from .errors import HeliohubError
+
+    try:
+        if args.command == "files":
+            from .store.access import file_table
+
+            table = file_table(args.dataset_id, args.start, args.end, archive=args.archive)
+            print(table.to_json(orient="records", date_format="iso") if args.json else table.to_string(index=False))
+        else:
+            from .store.upgrade import upgrade
+
+            moved = upgrade(args.archive)
+            print(f"heliohub upgrade: {len(moved)} dataset(s) moved to the present layout"
+                  + (f": {', '.join(moved)}" if moved else "") + "; the catalog is a table")
+    except HeliohubError as error:
+        print(f"heliohub {args.command}: {error}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def _plot(args: argparse.Namespace) -> int:

@@ -69,6 +69,11 @@ class ArchiveError(HeliohubError):
     """The archive store cannot be reached or used: the message names the URL and the setting to fix."""
 
 
+class StoreDamagedError(ArchiveError):
+    """Something heliohub keeps in the store (a dataset's provenance or time index, the catalog) is not as heliohub
+    writes it: the message names the repository and the part. Other datasets are not affected."""
+
+
 class DatasetNotFoundError(HeliohubError, KeyError):
     """No dataset of that ID is in the archive store; the message names the closest IDs."""
 

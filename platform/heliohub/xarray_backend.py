@@ -8,7 +8,7 @@ from typing import Any
 import xarray as xr
 from xarray.backends import BackendEntrypoint
 
-from .access import TimeLike, open_dataset
+from .store.access import TimeLike, open_dataset
 
 
 class HeliohubBackendEntrypoint(BackendEntrypoint):

@@ -16,12 +16,7 @@ import zlib
 from pathlib import Path, PurePosixPath
 
 from ..errors import FetchError
-from ..ingestion import DATA_SUFFIXES
-
-
-def is_data_file(name: str) -> bool:
-    """Whether a file name is an archive file heliohub ingests (``.cef``, ``.cdf``, ``.fits``..., gzipped too)."""
-    return name.lower().removesuffix(".gz").endswith(DATA_SUFFIXES)
+from ..readers import is_archive_file_name
 
 
 def _gunzipped(data: bytes, what: str) -> bytes:
@@ -79,7 +74,7 @@ def unpack(package: Path, into: Path, what: str) -> list[Path]:
         with tarfile.open(fileobj=io.BytesIO(content), mode="r:") as tar:
             for member in tar:
                 name = PurePosixPath(member.name).name
-                if not member.isfile() or not is_data_file(name):
+                if not member.isfile() or not is_archive_file_name(name):
                     continue
                 handle = tar.extractfile(member)
                 data = handle.read() if handle else b""

@@ -23,9 +23,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from ..archive import Archive
 from ..errors import FetchError, HeliohubError
-from ..ingestion import IngestReport, ingest, progress_bar
+from ..store.ingest import IngestReport, ingest, progress_bar
+from ..store.location import StoreLocation
 from .base import ArchiveSource, Item
 from .csa import Csa
 from .http import Http, PackageTooLarge
@@ -127,7 +127,7 @@ def fetch(source: str, dataset_ids: list[str] | str, start: TimeLike, end: TimeL
     download_dir:
         Where downloads are kept between runs (default: ``HELIOHUB_DOWNLOAD_DIR`` or ``~/.cache/heliohub/fetch``).
     ingest_into:
-        An archive store (folder, ``s3://`` URL or :class:`heliohub.archive.Archive`): the fetched files are
+        An archive store (folder, ``s3://`` URL or :class:`heliohub.store.location.Archive`): the fetched files are
         ingested into it. None: download only.
     url:
         The archive's base URL (default: the source's setting, e.g. ``HELIOHUB_CSA_URL``, else the public one).
@@ -149,7 +149,8 @@ def fetch(source: str, dataset_ids: list[str] | str, start: TimeLike, end: TimeL
     first, last = _time(start, "start"), _time(end, "end")
     if first >= last:
         raise FetchError(f"start {first} is not before end {last}")
-    store = Archive.resolve(ingest_into) if ingest_into is not None else None  # a bad store fails before downloads
+    # a bad store fails before downloads
+    store = StoreLocation.resolve(ingest_into) if ingest_into is not None else None
     root = Path(download_dir).expanduser() if download_dir else default_download_dir()
     report = FetchReport(source, http.base_url, str(root))
     patterns = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
@@ -234,7 +235,7 @@ def _download(http: Http, item: Item, partial: Path, what: str) -> list[str]:
     return [name]
 
 
-def _ingest(report: FetchReport, store: Archive, progress: bool | None) -> IngestReport:
+def _ingest(report: FetchReport, store: StoreLocation, progress: bool | None) -> IngestReport:
     """Ingest the files of every download not yet ingested into ``store``, and note the ones that went in."""
     pending = {}
     for result in report.items:

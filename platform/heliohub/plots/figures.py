@@ -3,40 +3,44 @@
 from __future__ import annotations
 
 import fnmatch
-from collections.abc import Iterable
+import functools
+import tempfile
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
 
 import holoviews as hv
+import icechunk
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 
-from ..access import TimeLike, cached_catalog, not_found, open_dataset, timestamp
-from ..archive import Archive
 from ..errors import TimeRangeError
+from ..store.access import TimeLike, cached_catalog, coverage, not_found, open_dataset, open_group, timestamp
+from ..store.location import StoreLocation
 from . import pregenerated
 from .panels import MAX_PANELS, panels_for
 from .render import element, save, style
 
 
-def _ids(dataset_ids: Iterable[str] | str | None, store: Archive) -> list[str]:
+def _ids(dataset_ids: Iterable[str] | str | None, store: StoreLocation) -> list[str]:
     """The IDs asked for, with ``*`` and ``?`` matched against the catalog (in the order given)."""
-    entries, _ = cached_catalog(store)
+    known_ids = list(cached_catalog(store)["dataset_id"])
     wanted = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids or ["*"])
     found: list[str] = []
     for pattern in wanted:
-        matches = sorted(i for i in entries if fnmatch.fnmatchcase(i, pattern))
+        matches = sorted(i for i in known_ids if fnmatch.fnmatchcase(i, pattern))
         if not matches:
             raise not_found(store, pattern)
         found += [m for m in matches if m not in found]
     return found
 
 
-def _range(ids: list[str], store: Archive, start: TimeLike, end: TimeLike) -> tuple[np.datetime64, np.datetime64]:
-    entries, _ = cached_catalog(store)
+def _range(ids: list[str], store: StoreLocation, start: TimeLike, end: TimeLike) -> tuple[np.datetime64, np.datetime64]:
+    frame = cached_catalog(store).set_index("dataset_id")
     first, last = timestamp(start, "start"), timestamp(end, "end")
-    known = [(entries[i]["start"], entries[i]["end"]) for i in ids if entries[i].get("start")]
+    known = [(frame.at[i, "start"], frame.at[i, "end"]) for i in ids if pd.notna(frame.at[i, "start"])]
     if first is None:
         first = min((np.datetime64(a, "ns") for a, _ in known), default=None)
     if last is None:
@@ -62,7 +66,7 @@ def quicklook_figure(datasets: list[tuple[str, xr.Dataset | None]], start: Any, 
 
 
 def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: TimeLike = None, *,
-              archive: str | Archive | None = None, max_panels: int | None = None) -> hv.Layout:
+              archive: str | StoreLocation | None = None, max_panels: int | None = None) -> hv.Layout:
     """A quicklook of one or more datasets over a time range, as a holoviews layout.
 
     Each dataset's key variables are chosen from its metadata: vectors as labelled components and magnitude,
@@ -72,7 +76,7 @@ def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: Tim
     pixel), so a year of 4 s data draws as fast as an hour. ``start``/``end`` default to the datasets' coverage.
     ``max_panels`` per dataset: up to four for one dataset, its key panel only for each of several.
     """
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     ids = _ids(dataset_ids, store)
     first, last = _range(ids, store, start, end)
     opened: list[tuple[str, xr.Dataset | None]] = []
@@ -91,11 +95,11 @@ def save_figure(figure: Any, out: str | Path) -> Path:
 
 
 def save_quicklook(dataset_ids: Iterable[str] | str, start: TimeLike, end: TimeLike, out: str | Path, *,
-                   archive: str | Archive | None = None) -> Path:
+                   archive: str | StoreLocation | None = None) -> Path:
     """Write the quicklook of ``dataset_ids`` to ``out`` (PNG or HTML). A PNG of one dataset for exactly one of the
     store's pre-generated windows (1 h, 6 h, 24 h, aligned to midnight UTC) is the stored one."""
     out = Path(out)
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     ids = _ids(dataset_ids, store)
     if len(ids) == 1 and out.suffix.lower() == ".png" and start is not None and end is not None:
         stored = pregenerated.find(store, ids[0], pd.Timestamp(timestamp(start, "start")),
@@ -110,23 +114,21 @@ def save_quicklook(dataset_ids: Iterable[str] | str, start: TimeLike, end: TimeL
 
 
 def inventory(dataset_ids: Iterable[str] | str | None = None, start: TimeLike = None, end: TimeLike = None, *,
-              archive: str | Archive | None = None) -> hv.Overlay:
-    """When each dataset has data, as bars on one time axis, from the catalog alone (no chunk is read).
+              archive: str | StoreLocation | None = None) -> hv.Overlay:
+    """When each dataset has data, as bars on one time axis, from the catalog and each dataset's time index (no
+    chunk of data is read).
 
     ``dataset_ids`` accepts wildcards (all datasets when omitted); ``start``/``end`` default to their coverage.
     """
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     ids = _ids(dataset_ids, store)
-    entries, _ = cached_catalog(store)
     first, last = _range(ids, store, start, end)
     least = (last - first) / 500  # a single frame still shows
     time = hv.Dimension("time", label="Time (UTC)", range=(first, last))
     row_dim = hv.Dimension("dataset", label="dataset", range=(-0.6, len(ids) - 0.4))
     bars = []
     for row, dataset_id in enumerate(reversed(ids)):
-        intervals = entries[dataset_id].get("coverage")
-        if intervals is None and entries[dataset_id].get("start"):  # a catalog written before coverage existed
-            intervals = [[entries[dataset_id]["start"], entries[dataset_id]["end"]]]
+        intervals = coverage(dataset_id, archive=store)
         points: list[tuple[np.datetime64, float]] = []
         for a, b in intervals or []:
             a, b = np.datetime64(a, "ns"), np.datetime64(b, "ns")
@@ -152,3 +154,44 @@ def _dates() -> Any:
     import matplotlib.dates as mdates
 
     return mdates.ConciseDateFormatter(mdates.AutoDateLocator())
+
+
+def redraw_quicklooks(session: icechunk.Session, dataset_id: str, spans: list[tuple[pd.Timestamp, pd.Timestamp]],
+           periods: list[str]) -> int:
+    """Remove and redraw, inside ``session``, the windows of ``periods`` that overlap ``spans``; returns how many
+    were drawn (windows left with no records are only removed)."""
+    root = zarr.open_group(session.store, mode="a")
+    ds = open_group(session, dataset_id, None)
+    times = ds["time"].values if "time" in ds.coords else np.array([], dtype="datetime64[ns]")
+    drawn = 0
+    with tempfile.TemporaryDirectory() as scratch:
+        for period in periods:
+            group = root.require_group(f"{pregenerated.GROUP}/{period}")
+            starts = sorted({w for first, last in spans for w in pregenerated.windows(first, last, period)})
+            for start in starts:
+                end = start + pregenerated.PERIODS[period]
+                key = pregenerated.key(start)
+                if key in group:
+                    del group[key]
+                inside = (times >= np.datetime64(start)) & (times <= np.datetime64(end))
+                if not inside.any():
+                    continue
+                figure, _ = quicklook_figure([(dataset_id, ds.sel(time=slice(start, end)))], start, end)
+                png = save(figure, Path(scratch) / f"{key}.png").read_bytes()
+                array = group.create_array(key, shape=(len(png),), dtype="uint8", chunks=(len(png),))
+                array[:] = np.frombuffer(png, dtype="uint8")
+                array.attrs.update({"start": str(start), "end": str(end), "format": "png"})
+                drawn += 1
+    return drawn
+
+
+def quicklook_redrawer(periods: list[str]) -> Callable[[icechunk.Session, str, list[tuple[pd.Timestamp, pd.Timestamp]]],
+                                                        None]:
+    """An ingest's ``before_commit`` that redraws the pre-generated quicklooks of ``periods`` where new records
+    fall, in the commit of those records."""
+    return functools.partial(_redraw_hook, periods=periods)
+
+
+def _redraw_hook(session: icechunk.Session, dataset_id: str, spans: list[tuple[pd.Timestamp, pd.Timestamp]], *,
+                 periods: list[str]) -> None:
+    redraw_quicklooks(session, dataset_id, spans, periods)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
-from ..layout import record_dims
+from ..store.layout import record_dims
 
 MAX_PANELS = 4
 """Panels of a dataset's quicklook; each of several stacked datasets shows its first (key) panel only."""

@@ -25,6 +25,14 @@ from ..sources import Source, read_source
 
 ENTRY_POINTS = "heliohub.readers"
 BUILT_IN = ("cdf", "fits", "cef")  # asked first, in this order (CDF and FITS by magic number, CEF by its keywords)
+FILE_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
+"""The names of the archives' files (also gzipped): what a folder is searched for. A file named is always tried,
+whatever its name, as readers go by content."""
+
+
+def is_archive_file_name(name: str) -> bool:
+    """Whether a file's name is one of the archives' (:data:`FILE_SUFFIXES`, also with ``.gz``)."""
+    return name.lower().removesuffix(".gz").endswith(FILE_SUFFIXES)
 
 log = logging.getLogger(__name__)
 

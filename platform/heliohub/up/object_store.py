@@ -140,11 +140,11 @@ def _unreadable(folder: Path, repository: str) -> str | None:
     import icechunk
     import zarr
 
-    from ..archive import BRANCH, Archive
     from ..errors import ArchiveError
+    from ..store.location import BRANCH, StoreLocation
 
     try:
-        session = Archive.resolve(folder).repository(repository).readonly_session(branch=BRANCH)
+        session = StoreLocation.resolve(folder).repository(repository).readonly_session(branch=BRANCH)
         zarr.open_group(session.store, mode="r").attrs.asdict()
     except (ArchiveError, icechunk.IcechunkError, zarr.errors.BaseZarrError, ValueError, KeyError) as error:
         return f"{type(error).__name__}: {str(error).strip()[:300]}"

@@ -22,9 +22,9 @@ import urllib.request
 from pathlib import Path
 from types import MappingProxyType
 
-from .. import catalog
-from ..archive import Archive
 from ..errors import HeliohubError
+from ..store import catalog
+from ..store.location import StoreLocation
 from . import accounts, demo, limits, object_store, runtime
 from .settings import UpSettings
 
@@ -119,10 +119,10 @@ class Platform:
         self.processes[name] = process
         return process
 
-    def fill_archive(self) -> Archive:
+    def fill_archive(self) -> StoreLocation:
         """Ingest the demo files (first start: heliohub.up.demo), an hour of Cluster data fetched from the Cluster
         Science Archive when it can be reached (first start), and any --from folders into the local archive store."""
-        local = Archive.resolve(self.data / "store")
+        local = StoreLocation.resolve(self.data / "store")
         first = not catalog.read_catalog(local)
         inputs: list[str] = []
         if first and self.settings.demo:
@@ -133,7 +133,7 @@ class Platform:
             inputs += self._cluster_hour()
         inputs += [str(Path(d).expanduser()) for d in self.settings.from_dirs]
         if inputs:
-            from ..ingestion import ingest
+            from ..store.ingest import ingest
 
             report = ingest(inputs, local, include_paths=demo.include_paths(), progress=False)
             self.say(f"  archive: {report.summary().splitlines()[0]}")

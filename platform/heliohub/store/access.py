@@ -17,13 +17,13 @@ import icechunk
 import numpy as np
 import pandas as pd
 import xarray as xr
+import zarr
 from xarray.core import indexing
 
-from . import catalog
-from .archive import BRANCH, CATALOG, Archive, check_dataset_id
-from .errors import ArchiveError, DatasetNotFoundError, HeliohubError, TimeRangeError
-from .layout import TIME_INDEX, TIME_UNITS, record_dims, time_bounds, time_index_entry
-from .merge import PROVENANCE, VARIABLE_ORDER
+from ..errors import ArchiveError, DatasetNotFoundError, HeliohubError, StoreDamagedError, TimeRangeError
+from . import catalog, legacy, provenance, time_index
+from .layout import TIME_UNITS, VARIABLE_ORDER, record_dims, time_bounds
+from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
 
@@ -34,7 +34,7 @@ _lock = threading.Lock()
 # Keyed by the store's identity (URL, endpoint and credentials: two users' keys in one process are two caches) and
 # snapshots, so never stale.
 _repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
-_catalogs: dict[tuple[str, ...], tuple[str, dict[str, dict[str, Any]], pd.DataFrame]] = {}
+_catalogs: dict[tuple[str, ...], tuple[str, pd.DataFrame]] = {}
 _time_axes: collections.OrderedDict[tuple[Any, ...], np.ndarray] = collections.OrderedDict()
 
 
@@ -65,7 +65,7 @@ def _keep_axis(key: tuple[Any, ...], values: np.ndarray) -> None:
             _time_axes.popitem(last=False)
 
 
-def _repository(store: Archive, name: str) -> icechunk.Repository | None:
+def _repository(store: StoreLocation, name: str) -> icechunk.Repository | None:
     """The repository (opened once per process and reused), or None when the store has no such repository."""
     key = (store.identity, name)
     with _lock:
@@ -83,7 +83,7 @@ def _repository(store: Archive, name: str) -> icechunk.Repository | None:
     return repo
 
 
-def _session(store: Archive, name: str) -> icechunk.Session | None:
+def _session(store: StoreLocation, name: str) -> icechunk.Session | None:
     repo = _repository(store, name)
     if repo is None:
         return None
@@ -93,39 +93,37 @@ def _session(store: Archive, name: str) -> icechunk.Session | None:
         raise store.error(f"cannot read {name!r}", error) from None
 
 
-def cached_catalog(store: Archive) -> tuple[dict[str, dict[str, Any]], pd.DataFrame]:
-    """The catalog, re-read only when it changed (one small request to see whether it did)."""
+def cached_catalog(store: StoreLocation) -> pd.DataFrame:
+    """The catalog's searched columns (see :func:`.catalog.read_frame`), re-read only when the catalog changed
+    (one small request to see whether it did)."""
     repo = _repository(store, CATALOG)
     if repo is None:
-        return {}, _frame({})
+        return _frame(catalog.read_frame(store, None))
     try:
         snapshot = repo.lookup_branch(BRANCH)
     except icechunk.IcechunkError as error:
         raise store.error("cannot read the catalog", error) from None
     cached = _catalogs.get(store.identity)
     if cached is not None and cached[0] == snapshot:
-        return cached[1], cached[2]
-    entries = catalog.read_catalog(store)
-    frame = _frame(entries)
-    _catalogs[store.identity] = (snapshot, entries, frame)
-    return entries, frame
+        return cached[1]
+    try:
+        frame = _frame(catalog.read_frame(store, repo.readonly_session(snapshot_id=snapshot)))
+    except (icechunk.IcechunkError, OSError) as error:
+        raise store.error("cannot read the catalog", error) from None
+    _catalogs[store.identity] = (snapshot, frame)
+    return frame
 
 
-def _frame(entries: dict[str, dict[str, Any]]) -> pd.DataFrame:
-    columns = ["dataset_id", "title", "mission", "spacecraft", "instrument", "start", "end", "records", "size"]
-    rows = [{**{c: e.get(c) for c in columns}, "size": e.get("stored_bytes") or e.get("nbytes")}
-            for e in entries.values()]
-    frame = pd.DataFrame(rows, columns=columns)
-    for column in ("start", "end"):
-        frame[column] = pd.to_datetime(frame[column])
+def _frame(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.assign(size=frame["stored_bytes"].where(frame["stored_bytes"].notna(), frame["nbytes"]))
+    frame = frame[["dataset_id", "title", "mission", "spacecraft", "instrument", "start", "end", "records", "size"]]
     text = frame[["dataset_id", "title", "mission", "spacecraft", "instrument"]].fillna("").astype(str)
     frame.attrs["_haystack"] = np.array([" ".join(row).lower() for row in text.itertuples(index=False)], dtype=object)
-    return frame.sort_values("dataset_id", ignore_index=True)
+    return frame
 
 
-def not_found(store: Archive, dataset_id: str) -> DatasetNotFoundError:
-    entries, _ = cached_catalog(store)
-    ids = sorted(entries)
+def not_found(store: StoreLocation, dataset_id: str) -> DatasetNotFoundError:
+    ids = sorted(cached_catalog(store)["dataset_id"])
     by_lower = {i.lower(): i for i in ids}
     close = [by_lower[m] for m in difflib.get_close_matches(dataset_id.lower(), list(by_lower), n=5, cutoff=0.5)]
     if not close:
@@ -149,7 +147,7 @@ def timestamp(value: TimeLike, what: str) -> np.datetime64 | None:
 
 def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
                  variables: Iterable[str] | str | None = None, chunks: Any = None,
-                 archive: str | Archive | None = None) -> xr.Dataset:
+                 archive: str | StoreLocation | None = None) -> xr.Dataset:
     """A dataset of the archive store, by the archive's dataset ID, lazily.
 
     Only metadata and the time axis are read here (with a range, only the time axis's chunks that the range
@@ -169,7 +167,7 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     archive:
         The archive store; ``HELIOHUB_ARCHIVE`` (set on the platform) when omitted.
     """
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     try:
         check_dataset_id(dataset_id)
     except ArchiveError as error:
@@ -181,7 +179,6 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
         ds, coverage = _open_range(session, store.identity, dataset_id, chunks, start, end)
     except (icechunk.IcechunkError, OSError) as error:  # the store did not answer, or refused
         raise store.error(f"cannot open {dataset_id!r}", error) from None
-    ds.attrs.pop(PROVENANCE, None)
     ds = _select(ds, dataset_id, start, end, coverage)
     if variables is not None:
         wanted = [variables] if isinstance(variables, str) else list(variables)
@@ -208,7 +205,7 @@ def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dat
     check and then build the index); heliohub stores times as int64 nanoseconds since 1970 (see layout.py), so
     decoding is a view, and a time axis already read for this snapshot is not read again. When a range is given
     and the main time axis of this snapshot is not kept in memory, only the time chunks the range overlaps (found
-    from the group's :data:`~heliohub.layout.TIME_INDEX`) are read, and the dataset is cut to their records
+    from the group's :data:`~heliohub.store.layout.TIME_INDEX`) are read, and the dataset is cut to their records
     (lazily: nothing else is read). Also returns the main time axis's coverage when the index gives it (None: take
     it from the axis)."""
     ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
@@ -216,14 +213,18 @@ def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dat
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
     axes = {name for name in times if ds[name].dims == (name,)}
     main = min(axes, key=lambda d: (d != "time", d), default=None)
-    entry = time_index_entry(ds.attrs, main, ds.sizes[main], ds[main].encoding.get("chunks", (None,))[0]) \
-        if main is not None else None
-    ds.attrs.pop(TIME_INDEX, None)
-    coverage = (np.datetime64(entry["first"][0], "ns"), np.datetime64(entry["last"][-1], "ns")) if entry else None
+    bounds = None
+    if main is not None:
+        chunk = ds[main].encoding.get("chunks", (None,))[0]
+        bounds = time_index.read_bounds(zarr.open_group(session.store, mode="r"), main, ds.sizes[main], chunk) \
+            if not legacy.is_legacy(ds.attrs) else legacy.bounds(ds.attrs, main, ds.sizes[main], chunk)
+    for name in legacy.ATTRIBUTES:
+        ds.attrs.pop(name, None)
+    coverage = (np.datetime64(int(bounds[0][0]), "ns"), np.datetime64(int(bounds[1][-1]), "ns")) if bounds else None
     cut = None
-    if entry and (start is not None or end is not None) and \
+    if bounds and (start is not None or end is not None) and \
             (identity is None or _cached_axis((identity, dataset_id, session.snapshot_id, main)) is None):
-        cut = _records_for(entry, start, end)
+        cut = _records_for(bounds, int(ds[main].encoding["chunks"][0]), ds.sizes[main], start, end)
         if cut is not None:
             ds = ds.isel({main: cut})
     decoded = {}
@@ -279,23 +280,24 @@ def _text_as_objects(variable: xr.Variable) -> xr.Variable:
                                                              if k != "dtype"})
 
 
-def _records_for(entry: dict[str, Any], start_given: TimeLike, end_given: TimeLike) -> slice | None:
+def _records_for(bounds: tuple[np.ndarray, np.ndarray], chunk: int, records: int, start_given: TimeLike,
+                 end_given: TimeLike) -> slice | None:
     """The records of whole chunks that hold everything ``start``..``end`` can select (xarray's selection, run
     on the chunks' first and last times), or None for the whole axis. A range :func:`_select` refuses (outside
     the coverage, start after end) gives few or no records here; it is refused there."""
     start, end = timestamp(start_given, "start"), timestamp(end_given, "end")
-    first, last = np.asarray(entry["first"], dtype="int64"), np.asarray(entry["last"], dtype="int64")
-    bounds = pd.DatetimeIndex(np.column_stack([first, last]).ravel().view("datetime64[ns]"))
-    inside = bounds.slice_indexer(*_given(start_given, start, end_given, end))
-    a, b = inside.start or 0, len(bounds) if inside.stop is None else inside.stop
+    first, last = bounds
+    edges = pd.DatetimeIndex(np.column_stack([first, last]).ravel().view("datetime64[ns]"))
+    inside = edges.slice_indexer(*_given(start_given, start, end_given, end))
+    a, b = inside.start or 0, len(edges) if inside.stop is None else inside.stop
     if a < b:
         chunks = (a // 2, (b - 1) // 2)
     elif a % 2:  # the range lies inside one chunk, between its first and last time
         chunks = (a // 2, a // 2)
     else:  # between two chunks: no record; an empty cut at the boundary
-        return slice(a // 2 * entry["chunk"], a // 2 * entry["chunk"])
-    rows = slice(chunks[0] * entry["chunk"], min(entry["records"], (chunks[1] + 1) * entry["chunk"]))
-    return None if rows == slice(0, entry["records"]) else rows
+        return slice(a // 2 * chunk, a // 2 * chunk)
+    rows = slice(chunks[0] * chunk, min(records, (chunks[1] + 1) * chunk))
+    return None if rows == slice(0, records) else rows
 
 
 def _given(start_given: TimeLike, start: np.datetime64 | None, end_given: TimeLike,
@@ -305,7 +307,7 @@ def _given(start_given: TimeLike, start: np.datetime64 | None, end_given: TimeLi
 
 
 def _in_source_order(ds: xr.Dataset) -> xr.Dataset:
-    """The variables in the order the group's :data:`~heliohub.merge.VARIABLE_ORDER` gives (a group written before
+    """The variables in the order the group's :data:`~heliohub.store.merge.VARIABLE_ORDER` gives (a group written before
     it existed: by name), so the dataset opens the same every time."""
     listed = [str(n) for n in ds.attrs.pop(VARIABLE_ORDER, [])]
     rank = {name: index for index, name in enumerate(listed)}
@@ -343,7 +345,7 @@ def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: T
 
 def search(text: str | None = None, *, mission: str | None = None, spacecraft: str | None = None,
            instrument: str | None = None, start: TimeLike = None, end: TimeLike = None,
-           archive: str | Archive | None = None) -> pd.DataFrame:
+           archive: str | StoreLocation | None = None) -> pd.DataFrame:
     """Datasets of the archive store matching all that is given, as a DataFrame (ID, title, coverage, size).
 
     ``text`` matches words of the ID, title, mission, spacecraft and instrument, case-insensitively;
@@ -351,8 +353,8 @@ def search(text: str | None = None, *, mission: str | None = None, spacecraft: s
     ``start`` and ``end`` keep datasets with data in that range. The catalog is cached and re-read only when it
     changes, so this is fast enough to call on every keystroke.
     """
-    store = Archive.resolve(archive)
-    _, frame = cached_catalog(store)
+    store = StoreLocation.resolve(archive)
+    frame = cached_catalog(store)
     mask = np.ones(len(frame), dtype=bool)
     if text:
         haystack = frame.attrs.get("_haystack", np.array([], dtype=object))
@@ -372,31 +374,105 @@ def search(text: str | None = None, *, mission: str | None = None, spacecraft: s
 
 
 class Description(dict):
-    """A dataset's catalog entry, printed as a readable summary."""
+    """A dataset's catalog row, printed as a readable summary (with its files when asked for)."""
 
     def __str__(self) -> str:
         lines = [f"{self['dataset_id']}: {self.get('title') or ''}",
                  f"  mission {self.get('mission')}, spacecraft {self.get('spacecraft')}, "
                  f"instrument {self.get('instrument')}",
                  f"  coverage {self.get('start')} to {self.get('end')}, {self.get('records')} records, "
-                 f"{self.get('files')} file(s), version {self.get('version')}",
+                 f"{self.get('files')} file(s), version {self.get('version')}, last ingest {self.get('last_ingest')}",
                  "  variables:"]
         for variable in self.get("variables", []):
             units = f" [{variable['units']}]" if variable.get("units") else ""
             about = variable.get("description") or ""
             lines.append(f"    {variable['name']} {tuple(variable['shape'])}{units}: {about}")
-        lines.append("  provenance: " + ", ".join(f"{p['file']}" for p in self.get("provenance", [])))
         lines.append(f"  acknowledgement: {self.get('acknowledgement')}")
+        if self.get("file_table") is not None:
+            lines.append("  files:")
+            lines += [f"    {line}" for line in self["file_table"].to_string(index=False).splitlines()]
         return "\n".join(lines)
 
     __repr__ = __str__
 
 
-def describe(dataset_id: str, *, archive: str | Archive | None = None) -> Description:
-    """Variables (names, shapes, units, descriptions), coverage, provenance and acknowledgement of a dataset."""
-    store = Archive.resolve(archive)
-    entries, _ = cached_catalog(store)
-    entry = entries.get(dataset_id)
-    if entry is None:
+def describe(dataset_id: str, *, files: bool = False, start: TimeLike = None, end: TimeLike = None,
+             archive: str | StoreLocation | None = None) -> Description:
+    """Variables (names, shapes, units, descriptions), coverage, file count, version and acknowledgement of a
+    dataset, from the catalog; with ``files=True`` also the files it came from (see :func:`files`), those whose
+    span overlaps ``start``..``end`` when given, as ``file_table``."""
+    store = StoreLocation.resolve(archive)
+    try:
+        check_dataset_id(dataset_id)
+        row = catalog.read_row(store, dataset_id)
+    except StoreDamagedError:
+        raise
+    except ArchiveError as error:
+        raise DatasetNotFoundError(str(error)) from None
+    if row is None:
         raise not_found(store, dataset_id)
-    return Description(entry)
+    described = Description(row)
+    if files:
+        described["file_table"] = file_table(dataset_id, start, end, archive=store)
+    return described
+
+
+def file_table(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
+          archive: str | StoreLocation | None = None) -> pd.DataFrame:
+    """The files a dataset came from, one row per file that went in, in the order they went in (name, version,
+    size, SHA-256, records, first and last time, when it went in, ``ingested`` or ``replaced``, and whether it is
+    its delivery's ``current`` version); with ``start``/``end``, the files whose span overlaps that range."""
+    store = StoreLocation.resolve(archive)
+    first, last = timestamp(start, "start"), timestamp(end, "end")
+    root = _root(store, dataset_id)
+    if legacy.is_legacy(root.attrs):
+        entries = legacy.read_provenance(root.attrs, f"dataset {dataset_id}")
+        frame = pd.DataFrame([{"file": e.file, "key": e.key, "version": e.version, "checksum": e.checksum,
+                               "size": None, "records": e.records,
+                               "start": pd.Timestamp(e.spans["time"][0]) if "time" in e.spans else pd.NaT,
+                               "end": pd.Timestamp(e.spans["time"][1]) if "time" in e.spans else pd.NaT,
+                               "ingested": pd.NaT, "status": "ingested", "current": True} for e in entries],
+                             columns=[*[c for c in provenance.COLUMNS if c != "spans"], "current"])
+        keep = np.ones(len(frame), dtype=bool)
+        if first is not None:
+            keep &= (frame["end"] >= first).fillna(False).to_numpy()
+        if last is not None:
+            keep &= (frame["start"] <= last).fillna(False).to_numpy()
+        return frame[keep].reset_index(drop=True)
+    return provenance.files_frame(root, f"the provenance table of {dataset_id}", first, last)
+
+
+def coverage(dataset_id: str, *,
+             archive: str | StoreLocation | None = None) -> list[tuple[np.datetime64, np.datetime64]]:
+    """When a dataset has data: intervals of its main time axis, cut at its widest gaps (at most
+    ``time_index.COVERAGE_INTERVALS``), from its time index (no chunk of data is read)."""
+    store = StoreLocation.resolve(archive)
+    root = _root(store, dataset_id)
+    ds = _in_source_order(xr.open_zarr(root.store, consolidated=False, chunks=None, decode_times=False,
+                                       create_default_indexes=False))
+    axes = [n for n, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS and v.dims == (n,)]
+    if not axes:
+        return []
+    main = min(axes, key=lambda d: (d != "time", d))
+    if legacy.is_legacy(root.attrs):
+        intervals = (root.attrs.get(legacy.TIME_INDEX) or {}).get(main, {}).get("coverage")
+    else:
+        intervals = time_index.read_coverage(root, main)
+    if intervals is None:  # an axis with no index (chunks overlapping in time): from the axis itself
+        intervals = time_index.coverage(np.asarray(ds[main].values).view("datetime64[ns]"))
+    return [(np.datetime64(a, "ns"), np.datetime64(b, "ns")) for a, b in intervals]
+
+
+def _root(store: StoreLocation, dataset_id: str) -> zarr.Group:
+    """The dataset's group in the latest snapshot."""
+    try:
+        check_dataset_id(dataset_id)
+    except ArchiveError as error:
+        raise DatasetNotFoundError(str(error)) from None
+    session = _session(store, dataset_id)
+    if session is None:
+        raise not_found(store, dataset_id)
+    try:
+        return zarr.open_group(session.store, mode="r")
+    except (zarr.errors.GroupNotFoundError, FileNotFoundError):
+        raise not_found(store, dataset_id) from None

@@ -8,90 +8,18 @@ Records of a replaced file version are removed over that file's span before the 
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
-import os
-from collections import defaultdict
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 import zarr
-from zarr.core.buffer import default_buffer_prototype
-from zarr.core.codec_pipeline import fill_value_or_default
-from zarr.core.sync import sync
 
-from .layout import (
-    TIME_INDEX,
-    TIME_UNITS,
-    encode_times,
-    encoding,
-    index_prefix,
-    pieces,
-    record_dims,
-    time_bounds,
-    time_chunk_index,
-    time_index_entry,
-)
-
-PROVENANCE = "heliohub_provenance"
-VARIABLE_ORDER = "heliohub_variables"
-"""The group attribute listing the variables in their source file's order: Icechunk lists a group's arrays in no
-fixed order, and a dataset should open with its variables as the archive file has them, every time."""
-
-
-@dataclass(frozen=True)
-class FileEntry:
-    """One source file of a dataset, as its provenance records it."""
-
-    file: str
-    key: str
-    """The file's name without its version: two files of one key are versions of one delivery."""
-    version: str
-    checksum: str
-    records: int
-    spans: dict[str, tuple[str, str]]
-    """For each record axis, the first and last time in the file (ISO text)."""
-
-    @property
-    def order(self) -> tuple[Any, ...]:
-        """Later files win ties: by version, then name (independent of the order files were given in)."""
-        return (self.key, _version_number(self.version), self.file)
-
-
-def _version_number(version: str) -> tuple[int, str]:
-    digits = "".join(ch for ch in version if ch.isdigit())
-    return (int(digits) if digits else -1, version)
-
-
-def newer(a: FileEntry, b: FileEntry) -> bool:
-    """Whether ``a`` is a newer version than ``b`` of the same delivery."""
-    return _version_number(a.version) > _version_number(b.version)
-
-
-def read_provenance(attrs: Any) -> list[FileEntry]:
-    """The provenance recorded in a dataset's (group's) attributes."""
-    raw = attrs.get(PROVENANCE)
-    if not raw:
-        return []
-    return [FileEntry(**{**item, "spans": {k: tuple(v) for k, v in item["spans"].items()}})
-            for item in json.loads(raw)]
-
-
-def provenance_attr(entries: list[FileEntry]) -> str:
-    # vars, not dataclasses.asdict: the same JSON without a deep copy of each entry first (6x faster)
-    return json.dumps([vars(e) for e in sorted(entries, key=lambda e: e.order)], sort_keys=True)
-
-
-def spans_of(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
-    spans = {}
-    for dim in record_dims(ds):
-        bounds = time_bounds(ds.variables[dim].values)
-        if bounds is not None:
-            spans[dim] = (str(bounds[0]), str(bounds[1]))
-    return spans
+from . import time_index
+from .chunks import set_whole_chunks
+from .layout import TIME_UNITS, encode_times, encoding, record_dims
+from .time_index import pieces
 
 
 class Incompatible(ValueError):
@@ -206,7 +134,8 @@ def _equal(a: Any, b: Any) -> bool:
 def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any],
               variable_attrs: dict[str, dict[str, Any]]) -> None:
     """The first write of a dataset (a batch's datasets, oldest file first) into an empty group, with the group's
-    ``attrs`` and its variables' ``variable_attrs`` (the latest file's, as every later write takes them).
+    ``attrs`` and its variables' ``variable_attrs`` (the latest file's, as every later write takes them), and the
+    index of its time axes.
 
     Consecutive files (:func:`consecutive`: the usual batch) are streamed: xarray creates the group and its arrays
     from the first file cut to no records (half the cost of writing its records) and every chunk is then written
@@ -219,19 +148,18 @@ def write_new(store: Any, datasets: list[xr.Dataset], attrs: dict[str, Any],
     if len(axes) != 1 or len(datasets) < 2 or not consecutive(datasets, axes[0]):
         ds = combine(datasets)
         ds = ds.drop_vars([origin(d) for d in record_dims(ds)], errors="ignore")
-        plan = encoding(ds)
-        attrs = with_time_index(attrs, {d: time_chunk_index(ds.variables[d].values, plan[d]["chunks"][0])
-                                        for d in record_dims(ds)})
         encode_times(_attributed(ds, attrs, variable_attrs)).to_zarr(
-            store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
+            store, mode="w", encoding=encoding(ds), consolidated=False, zarr_format=3, write_empty_chunks=True)
+        group = zarr.open_group(store, mode="r+")
+        for dim in record_dims(ds):
+            time_index.update(group, group[dim], dim, 0, 0, [ds.variables[dim].values])
         return
     (dim,) = axes
-    plan = encoding(first)
-    attrs = with_time_index(attrs, {dim: time_chunk_index([d.variables[dim].values for d in datasets],
-                                                          plan[dim]["chunks"][0])})
     encode_times(_attributed(first.isel({dim: slice(0, 0)}), attrs, variable_attrs)).to_zarr(
-        store, mode="w", encoding=plan, consolidated=False, zarr_format=3, write_empty_chunks=True)
-    stream_after(zarr.open_group(store, mode="r+"), datasets, dim)
+        store, mode="w", encoding=encoding(first), consolidated=False, zarr_format=3, write_empty_chunks=True)
+    group = zarr.open_group(store, mode="r+")
+    stream_after(group, datasets, dim)
+    time_index.update(group, group[dim], dim, 0, 0, [d.variables[dim].values for d in datasets])
 
 
 def _attributed(ds: xr.Dataset, attrs: dict[str, Any], variable_attrs: dict[str, dict[str, Any]]) -> xr.Dataset:
@@ -286,50 +214,6 @@ def stream_after(group: zarr.Group, datasets: list[xr.Dataset], dim: str) -> Non
     set_whole_chunks(whole)
 
 
-def set_whole_chunks(chunks: list[tuple[zarr.Array, int, list[np.ndarray]]]) -> None:
-    """Encode and store whole chunks, each given as (array, index along the first axis, its values in one or more
-    consecutive parts), for arrays held in one chunk along their other axes, with each array's own codecs. The
-    last chunk of an array may be given short: it is padded with the fill value, as Zarr pads it.
-
-    ``array[a:b] = values`` does this and more: it indexes every chunk of the selection, reads the chunks it
-    fills in part and merges each chunk into a new fill-valued array before encoding, which cost twice the CPU
-    of the encoding itself on a year of FGM data. Here the parts are copied into reused buffers and several
-    chunks are copied and encoded at once, in threads that let go of the GIL, at most two per core.
-    """
-    if not chunks:
-        return
-    prototype = default_buffer_prototype()
-    limit = asyncio.Semaphore(2 * (os.cpu_count() or 1))
-    free: dict[tuple[Any, ...], list[np.ndarray]] = defaultdict(list)
-
-    def assemble(spec: Any, parts: list[np.ndarray], buffer: np.ndarray) -> np.ndarray:
-        if len(parts) == 1 and parts[0].shape == spec.shape and parts[0].dtype == buffer.dtype \
-                and parts[0].flags.c_contiguous:
-            return parts[0]
-        filled = np.concatenate(parts, out=buffer[:sum(len(p) for p in parts)])
-        if len(filled) < len(buffer):
-            buffer[len(filled):] = fill_value_or_default(spec)
-        return buffer
-
-    async def one(array: zarr.Array, index: int, parts: list[np.ndarray]) -> None:
-        inner = array.async_array
-        coords = (index, *[0] * (array.ndim - 1))
-        async with limit:
-            spec = inner.metadata.get_chunk_spec(coords, inner.config, prototype)
-            key = (spec.shape, array.dtype)
-            buffer = free[key].pop() if free[key] else np.empty(spec.shape, dtype=array.dtype)
-            block = await asyncio.to_thread(assemble, spec, parts, buffer)
-            [encoded] = await inner.codec_pipeline.encode([(prototype.nd_buffer.from_numpy_array(block), spec)])
-            await (inner.store_path / inner.metadata.encode_chunk_key(coords)).set(encoded)
-            if inner.codec_pipeline.bytes_bytes_codecs:  # else the stored bytes may be a view of the buffer
-                free[key].append(buffer)
-
-    async def every() -> None:
-        await asyncio.gather(*(one(*chunk) for chunk in chunks))
-
-    sync(every())
-
-
 def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
                removals: dict[str, list[tuple[str, str]]], attrs: dict[str, Any],
                variable_attrs: dict[str, dict[str, Any]] | None) -> None:
@@ -337,20 +221,19 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
     lazily, by :func:`open_for_merge`), after removing stored records in ``removals`` spans.
 
     Only the stored records from the first chunk a change touches on are read and written again, found through
-    the group's time index; the index is recomputed from that chunk on. Files that only add records after every
-    stored one (:func:`consecutive`, the stored group's variables, no removal: a daily ingest, or the next batch of
-    a long one) are streamed in chunk by chunk (:func:`stream_after`); otherwise the batch is combined in memory
-    and merged into the stored records it touches.
+    the group's time index (:mod:`.time_index`); the index is recomputed from that chunk on. Files that only add
+    records after every stored one (:func:`consecutive`, the stored group's variables, no removal: a daily ingest,
+    or the next batch of a long one) are streamed in chunk by chunk (:func:`stream_after`); otherwise the batch is
+    combined in memory and merged into the stored records it touches.
     """
     group = zarr.open_group(store, mode="r+")
     axes = record_dims(stored)
-    index = {dim: time_index_entry(stored.attrs, dim, group[dim].shape[0], group[dim].chunks[0]) for dim in axes}
+    counts = {dim: int(group[dim].shape[0]) for dim in axes}
     if _after_the_end(stored, datasets, removals):
         (dim,) = axes
-        count = group[dim].shape[0]
         stream_after(group, datasets, dim)
-        index[dim] = _index_after(group[dim], index[dim], count, [d.variables[dim].values for d in datasets])
-        _publish(group, attrs, index, variable_attrs)
+        time_index.update(group, group[dim], dim, counts[dim], counts[dim], [d.variables[dim].values for d in datasets])
+        _publish(group, attrs, variable_attrs)
         return
     new = combine(datasets)
     for dim in axes:
@@ -361,7 +244,8 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
         if not moments:
             continue
         chunk = min(group[n].chunks[0] for n in names)
-        begin = _position(group[dim], index[dim], min(moments)) // chunk * chunk
+        bounds = time_index.read_bounds(group, dim, counts[dim], int(group[dim].chunks[0]))
+        begin = _position(group[dim], bounds, min(moments)) // chunk * chunk
         tail = stored[names].isel({dim: slice(begin, None)})
         kept_times = tail[dim].values
         remove = np.zeros(kept_times.size, dtype=bool)
@@ -390,8 +274,8 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
             array = group[name]
             if array.shape[0] > end:
                 array.resize((end, *array.shape[1:]))
-        index[dim] = _index_after(group[dim], index[dim], begin, [merged[dim].values])
-    _publish(group, attrs, index, variable_attrs)
+        time_index.update(group, group[dim], dim, counts[dim], begin, [merged[dim].values])
+    _publish(group, attrs, variable_attrs)
 
 
 def open_for_merge(store: Any) -> xr.Dataset:
@@ -400,26 +284,16 @@ def open_for_merge(store: Any) -> xr.Dataset:
     return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False)
 
 
-def _position(times: zarr.Array, entry: dict[str, Any] | None, moment: np.datetime64) -> int:
+def _position(times: zarr.Array, bounds: tuple[np.ndarray, np.ndarray] | None, moment: np.datetime64) -> int:
     """Where ``moment`` goes in a stored time axis (its first record at or after it, NaT counting as the latest):
-    read in the one chunk the axis's index points to, or whole when it has no index."""
-    if entry is None:
+    read in the one chunk the axis's index (each chunk's first and last time) points to, or whole without one."""
+    if bounds is None:
         return int(np.searchsorted(times[:].view("datetime64[ns]"), moment, side="left"))
-    length = int(entry["chunk"])
-    at = min(int(np.searchsorted(entry["last"], moment.astype("datetime64[ns]").view("int64"))), len(entry["last"]) - 1)
+    length = int(times.chunks[0])
+    last = bounds[1]
+    at = min(int(np.searchsorted(last, moment.astype("datetime64[ns]").view("int64"))), len(last) - 1)
     block = times[at * length:(at + 1) * length].view("datetime64[ns]")
     return at * length + int(np.searchsorted(block, moment, side="left"))
-
-
-def _index_after(times: zarr.Array, entry: dict[str, Any] | None, begin: int, new: list[np.ndarray]
-                 ) -> dict[str, Any] | None:
-    """The time index of a stored axis whose records from ``begin`` on were just written (``new``, also written to
-    ``times``): the chunks before the one holding ``begin`` are kept from ``entry``, the rest is computed from the
-    stored times of that chunk before ``begin`` and ``new``; an axis whose index keeps no gaps is indexed whole."""
-    length = times.chunks[0]
-    kept = index_prefix(entry, begin // length)
-    start = begin // length * length if kept is not None else 0
-    return time_chunk_index([times[start:begin], *new], length, kept)
 
 
 def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dict[str, list[tuple[str, str]]]) -> bool:
@@ -437,22 +311,15 @@ def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dic
         stored[dim].isel({dim: -1}).values < datasets[0].variables[dim].values[0]))
 
 
-def _publish(group: zarr.Group, attrs: dict[str, Any], index: dict[str, dict[str, Any] | None],
-             variable_attrs: dict[str, dict[str, Any]] | None) -> None:
-    """The group's attributes, with ``index`` (each record axis's time index as it now is) and, when given, its
-    variables' attributes."""
-    group.attrs.clear()
-    group.attrs.update(with_time_index(attrs, index))
+def _publish(group: zarr.Group, attrs: dict[str, Any], variable_attrs: dict[str, dict[str, Any]] | None) -> None:
+    """The group's attributes, and, when given, its variables' (each array's metadata written only when they
+    change: a daily file usually brings the same ones)."""
+    if group.attrs.asdict() != attrs:
+        group.attrs.put(attrs)
+    arrays = dict(group.arrays())
     for name, values in (variable_attrs or {}).items():
-        if name in group:
-            set_variable_attrs(group[name], values)
-
-
-def with_time_index(attrs: dict[str, Any], index: dict[str, dict[str, Any] | None]) -> dict[str, Any]:
-    """``attrs`` with the :data:`~heliohub.layout.TIME_INDEX` of the record axes that have one (entries of
-    :func:`~heliohub.layout.time_chunk_index`); an axis without an index is read whole at open."""
-    entries = {dim: entry for dim, entry in index.items() if entry is not None}
-    return {**{k: v for k, v in attrs.items() if k != TIME_INDEX}, **({TIME_INDEX: entries} if entries else {})}
+        if name in arrays:
+            set_variable_attrs(arrays[name], values)
 
 
 def _encoded_times(values: np.ndarray, attrs: Any) -> np.ndarray:
@@ -466,8 +333,9 @@ def set_variable_attrs(array: zarr.Array, values: dict[str, Any]) -> None:
     encoded = {k: v for k, v in array.attrs.items() if k in _ENCODING_ATTRS}
     if " since " not in str(encoded.get("units", "")):
         encoded.pop("units", None)
-    array.attrs.clear()
-    array.attrs.update({**values, **encoded})
+    wanted = {**values, **encoded}
+    if json.loads(json.dumps(wanted, default=str)) != array.attrs.asdict():
+        array.attrs.put(wanted)
 
 
 _ENCODING_ATTRS = {"units", "calendar", "_FillValue", "_ARRAY_DIMENSIONS", "coordinates"}

@@ -31,28 +31,16 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from . import catalog
-from .archive import BRANCH, Archive, check_dataset_id
-from .errors import ArchiveError, HeliohubError, IngestError
-from .merge import (
-    PROVENANCE,
-    VARIABLE_ORDER,
-    FileEntry,
-    Incompatible,
-    check_compatible,
-    merge_into,
-    newer,
-    open_for_merge,
-    provenance_attr,
-    read_provenance,
-    spans_of,
-    write_new,
-)
-from .readers import read_source_with, reader_for
-from .sources import read_source
-from .store_lock import store_lock
+from ..errors import ArchiveError, HeliohubError, IngestError, StoreDamagedError
+from ..readers import is_archive_file_name, read_source_with, reader_for
+from ..sources import read_source
+from . import catalog, legacy, provenance
+from .layout import VARIABLE_ORDER
+from .location import BRANCH, StoreLocation, check_dataset_id
+from .lock import store_lock
+from .merge import Incompatible, check_compatible, merge_into, open_for_merge, write_new
+from .provenance import FileEntry, newer, spans_of
 
-DATA_SUFFIXES = (".cef", ".cdf", ".fits", ".fts", ".fit")
 log = logging.getLogger(__name__)
 WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
 BATCH_BYTES = 512 << 20
@@ -61,6 +49,10 @@ ingest of a whole archive reads and commits it batch by batch, in a few times th
 (measured in ``benchmarks/bench_store.py``; the chart's ingest job has 4 GiB)."""
 _VERSION = re.compile(r"^(?P<key>.+?)[_.-][Vv](?P<version>\d+)$")
 _RETRIES = 50
+
+
+BeforeCommit = Callable[[icechunk.Session, str, list[tuple[pd.Timestamp, pd.Timestamp]]], None]
+"""What ``ingest(before_commit=...)`` calls: a dataset's writable session, its ID, the spans of its new records."""
 
 
 @dataclass
@@ -142,10 +134,9 @@ def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[st
             if os.path.isdir(match):
                 for root, _, names in os.walk(match):
                     for name in names:
-                        lower = name.lower().removesuffix(".gz")
-                        if lower.endswith(DATA_SUFFIXES):
+                        if is_archive_file_name(name):
                             files.add(os.path.abspath(os.path.join(root, name)))
-                        elif lower.endswith(".ceh"):
+                        elif name.lower().removesuffix(".gz").endswith(".ceh"):
                             headers.add(os.path.abspath(root))
             else:
                 files.add(os.path.abspath(match) if os.path.exists(match) else match)
@@ -161,7 +152,7 @@ def _expand_url(url: str) -> list[str]:
         found = fs.glob(path) if glob.has_magic(url) else fs.find(path)
     except Exception as error:  # every fsspec backend raises its own errors
         raise IngestError(f"{url}: cannot list it ({error}); check the URL and the AWS_* settings") from None
-    names = [fs.unstrip_protocol(p) for p in found if p.lower().removesuffix(".gz").endswith(DATA_SUFFIXES)]
+    names = [fs.unstrip_protocol(p) for p in found if is_archive_file_name(p)]
     if not names:
         raise IngestError(f"{url}: no archive file (.cef, .cdf, .fits, also gzipped) is there; check the URL")
     return names
@@ -195,6 +186,7 @@ class _Parsed:
     dataset_id: str
     dataset: xr.Dataset
     checksum: concurrent.futures.Future[str]
+    size: int
 
     def loaded(self) -> _Loaded | FileResult:
         """The file with its provenance entry, or its refusal when that cannot be made."""
@@ -203,7 +195,8 @@ class _Parsed:
             version = version or str(self.dataset.attrs.get("file_version")
                                      or self.dataset.attrs.get("dataset_version") or "")
             entry = FileEntry(file=self.name, key=key, version=version, checksum=self.checksum.result(),
-                              records=int(self.dataset.sizes.get("time", 0)), spans=spans_of(self.dataset))
+                              records=int(self.dataset.sizes.get("time", 0)), spans=spans_of(self.dataset),
+                              size=self.size)
         except Exception as error:  # heliohub's own failure on this file: reported as such, the others go on
             return FileResult(self.path, "refused", self.dataset_id,
                               f"its provenance could not be made ({type(error).__name__}: {error}); this is a fault "
@@ -221,7 +214,7 @@ def parse(path: str, include_paths: list[str] | None = None, dataset_id: str | N
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))
     except HeliohubError as error:
         return FileResult(path, "refused", dataset_id, str(error))
-    return _Parsed(path, source.name, target, ds, checksum)
+    return _Parsed(path, source.name, target, ds, checksum, len(source.data))
 
 
 def load(path: str, include_paths: list[str] | None = None, dataset_id: str | None = None,
@@ -231,11 +224,11 @@ def load(path: str, include_paths: list[str] | None = None, dataset_id: str | No
     return parsed.loaded() if isinstance(parsed, _Parsed) else parsed
 
 
-def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive | None = None, *,
+def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLocation | None = None, *,
            dataset_id: str | None = None, include_paths: list[str] | None = None,
            storage_options: dict[str, Any] | None = None, client: Any = None,
            progress: bool | None = None, on_commit: Callable[[str], None] | None = None,
-           quicklooks: list[str] | None = None, batch_bytes: int = BATCH_BYTES) -> IngestReport:
+           before_commit: BeforeCommit | None = None, batch_bytes: int = BATCH_BYTES) -> IngestReport:
     """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
 
     Parameters
@@ -258,12 +251,13 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         Show progress bars (default: when standard error is a terminal).
     on_commit:
         Called with each dataset ID once its commit is published.
-    quicklooks:
-        Pre-generate the quicklooks of these periods (``"1h"``, ``"6h"``, ``"24h"``) into the store for the windows
-        the new records fall in, in the same commit as the data (``heliohub.save_quicklook`` then uses them).
+    before_commit:
+        Called with each dataset's writable session, its ID and the time spans its new records fall in, before the
+        commit: what it writes into the session is published with the records (``heliohub ingest --quicklooks``
+        redraws the pre-generated quicklooks of those spans this way).
     """
     started = time.perf_counter()
-    store = Archive.resolve(archive)
+    store = StoreLocation.resolve(archive)
     files, found_headers = expand([paths] if isinstance(paths, str | os.PathLike) else paths)
     headers = list(include_paths or []) + found_headers
     report = IngestReport(store.url)
@@ -280,7 +274,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | Archive
         if by_dataset:
             catalog.mark_pending(store, sorted(by_dataset))
         for target in progress_bar(sorted(by_dataset), progress, "datasets"):
-            results = _ingest_or_refuse(store, target, by_dataset[target], quicklooks)
+            results = _ingest_or_refuse(store, target, by_dataset[target], before_commit)
             report.files.extend(results)
             if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
                 on_commit(target)  # a commit was published: nothing is committed when no file goes in
@@ -347,12 +341,15 @@ def _batches(items: Iterator[_Parsed | _Loaded | FileResult],
         yield [i.loaded() if isinstance(i, _Parsed) else i for i in batch]
 
 
-def _ingest_or_refuse(store: Archive, dataset_id: str, items: list[_Loaded],
-                      quicklooks: list[str] | None) -> list[FileResult]:
+def _ingest_or_refuse(store: StoreLocation, dataset_id: str, items: list[_Loaded],
+                      before_commit: BeforeCommit | None) -> list[FileResult]:
     """:func:`ingest_dataset`, its files refused (the dataset left as it was) when it fails for any reason but
     the store itself (an ArchiveError names it, and stops the ingest)."""
     try:
-        return ingest_dataset(store, dataset_id, items, quicklooks)
+        return ingest_dataset(store, dataset_id, items, before_commit)
+    except StoreDamagedError as error:  # this dataset's own tables: its files wait, the others go on
+        reason = f"{error}; {dataset_id} is left as it was (see docs/store-layout.md, 'Damaged tables')"
+        return [FileResult(item.path, "refused", dataset_id, reason) for item in items]
     except ArchiveError:
         raise
     except Exception as error:  # heliohub's own failure on these files: theirs to report, the others go on
@@ -362,20 +359,18 @@ def _ingest_or_refuse(store: Archive, dataset_id: str, items: list[_Loaded],
         return [FileResult(item.path, "refused", dataset_id, reason) for item in items]
 
 
-def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
-                   quicklooks: list[str] | None = None) -> list[FileResult]:
+def ingest_dataset(store: StoreLocation, dataset_id: str, items: list[_Loaded],
+                   before_commit: BeforeCommit | None = None) -> list[FileResult]:
     """Merge the files of one dataset into its group in one commit (retried when another commit won a race), with
-    the pre-generated quicklooks of ``quicklooks`` periods redrawn where the new records fall."""
+    ``before_commit`` called before the commit (see :func:`ingest`)."""
     items = sorted(items, key=lambda i: i.entry.order)
     repo = store.repository(dataset_id, create=True)
     with store_lock(store, dataset_id):
         for attempt in range(_RETRIES):
             session = repo.writable_session(BRANCH)
             results, touched = _merge(session, dataset_id, items)
-            if quicklooks and touched:
-                from .plots.pregenerated import redraw
-
-                redraw(session, dataset_id, touched, quicklooks)
+            if before_commit is not None and touched:
+                before_commit(session, dataset_id, touched)
             if not session.has_uncommitted_changes:
                 return results
             try:
@@ -386,21 +381,26 @@ def ingest_dataset(store: Archive, dataset_id: str, items: list[_Loaded],
     raise store.error(f"{dataset_id} stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))
 
 
-def _open_stored(session: icechunk.Session) -> xr.Dataset | None:
+def _open_stored(session: icechunk.Session, dataset_id: str) -> tuple[xr.Dataset | None, list[FileEntry]]:
+    """The stored dataset (lazily) and its current files; a group of heliohub 0.1 is moved to the present layout
+    first, in this session (so in the commit of the records that come now)."""
     try:
-        group = zarr.open_group(session.store, mode="r")
+        root = zarr.open_group(session.store, mode="r+")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):
-        return None
-    if PROVENANCE not in group.attrs:
-        return None
-    return open_for_merge(session.store)
+        return None, []
+    where = f"dataset {dataset_id}"
+    entries = legacy.upgrade_group(root, where)
+    if entries is None:
+        entries = provenance.current(root, f"the provenance table of {dataset_id}")
+    if entries is None:
+        return None, []
+    return open_for_merge(session.store), entries
 
 
 def _merge(session: icechunk.Session, dataset_id: str,
            items: list[_Loaded]) -> tuple[list[FileResult], list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """The results per file, and the time spans whose records changed (new files', and replaced versions')."""
-    stored = _open_stored(session)
-    entries = read_provenance(stored.attrs) if stored is not None else []
+    stored, entries = _open_stored(session, dataset_id)
     by_checksum = {e.checksum for e in entries}
     by_key = {e.key: e for e in entries}
     results: list[FileResult] = []
@@ -450,7 +450,6 @@ def _merge(session: icechunk.Session, dataset_id: str,
     latest = max(accepted, key=lambda i: (i.entry.spans.get("time", ("", ""))[0], i.entry.order))
     attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
     attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
-    attrs[PROVENANCE] = provenance_attr(entries)
     if attrs_source is not None:
         attrs[VARIABLE_ORDER] = [str(name) for name in attrs_source.variables]
     variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
@@ -459,6 +458,9 @@ def _merge(session: icechunk.Session, dataset_id: str,
         write_new(session.store, [i.dataset for i in accepted], attrs, variable_attrs or {})
     else:
         merge_into(session.store, stored, [i.dataset for i in accepted], dict(removals), attrs, variable_attrs)
+    status = {r.path: r.status for r in results}
+    provenance.append(zarr.open_group(session.store, mode="r+"), [(i.entry, status[i.path]) for i in accepted],
+                      pd.Timestamp.now("UTC"), len(entries))
     return results, touched
 
 
@@ -466,12 +468,12 @@ def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
     return max(entries, key=lambda e: (e.spans.get("time", ("", ""))[0], e.order)) is entry
 
 
-def main_ingest(args: Any, emit: Callable[[str], None] = print) -> int:
+def main_ingest(args: Any, emit: Callable[[str], None] = print, before_commit: BeforeCommit | None = None) -> int:
     """``heliohub ingest``: returns the exit status (1 when any file was refused)."""
     try:
         with _dask_client(args.dask, args.gateway_workers) as client:
             report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
-                            client=client, progress=False if args.json else None, quicklooks=args.quicklooks,
+                            client=client, progress=False if args.json else None, before_commit=before_commit,
                             batch_bytes=args.batch_mb << 20 if args.batch_mb else BATCH_BYTES,
                             on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
                                                                file=sys.stderr, flush=True))

@@ -26,7 +26,7 @@ from urllib.parse import urlparse
 
 import icechunk
 
-from .errors import ArchiveError
+from ..errors import ArchiveError
 
 ENVIRONMENT = "HELIOHUB_ARCHIVE"
 # The S3 settings heliohub reads (the AWS SDKs' own names); the platform and the Helm chart set these.
@@ -41,17 +41,17 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 
 @dataclass(frozen=True)
-class Archive:
+class StoreLocation:
     """An archive store location and the S3 settings to reach it."""
 
     url: str
     storage_options: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
 
     @classmethod
-    def resolve(cls, archive: str | os.PathLike[str] | Archive | None = None,
-                storage_options: dict[str, Any] | None = None) -> Archive:
+    def resolve(cls, archive: str | os.PathLike[str] | StoreLocation | None = None,
+                storage_options: dict[str, Any] | None = None) -> StoreLocation:
         """The archive given, or the one ``HELIOHUB_ARCHIVE`` names; S3 settings from ``AWS_*`` unless given."""
-        if isinstance(archive, Archive):
+        if isinstance(archive, StoreLocation):
             return archive
         url = os.fspath(archive) if archive is not None else os.environ.get(ENVIRONMENT)
         if not url:
@@ -161,7 +161,7 @@ class Archive:
 
 def _quiet_local_warning() -> None:
     """Icechunk warns on every local repository that local folders are unsafe for concurrent commits: heliohub
-    serialises them itself (:mod:`heliohub.store_lock`), so that warning is silenced; others are kept."""
+    serialises them itself (:mod:`heliohub.store.lock`), so that warning is silenced; others are kept."""
     icechunk.set_logs_filter("warn,icechunk::storage::object_store=error")
 
 

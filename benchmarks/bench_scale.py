@@ -1,0 +1,170 @@
+"""Archive scale (issue 19): what search, open, describe and a daily append cost as a dataset's history grows.
+
+    .venv/bin/python benchmarks/bench_scale.py        # writes benchmarks/results/scale.json
+
+One dataset of daily files of 24 records (the issue's shape) with 365 and with 7,300 days of history, and a store
+of 1,000 dataset IDs (the 7,300-day one and 999 of one file each), on a local folder and on the S3 endpoint (moto,
+whose request log gives the bytes each step reads). The values are the real C4 FGM file's, repeated with shifted
+times (``fgm_like.daily_arrays``); files are handed to the store's write path as read datasets, so the history is
+built in minutes rather than by reading 7,300 files.
+
+Goals (issue 19): warm search <= 20 ms and cold <= 200 ms with 1,000 datasets; an hour opened <= 50 ms warm and
+<= 150 ms cold whatever the history; a day appended <= 0.3 s to any history; bytes read by search and open flat
+(within 1.2x) from 365 to 7,300 files.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import fgm_like
+import heliohub
+from common import DATA, write_results
+from heliohub.store import access, catalog
+from heliohub.store.ingest import _Loaded, ingest_dataset
+from heliohub.store.location import StoreLocation
+from heliohub.store.provenance import FileEntry, spans_of
+from moto_s3 import requests_seen, s3_bucket
+
+BIG = "C1_CP_FGM_DAILY"
+RECORDS = 24
+HISTORIES = (365, 7300)
+OTHERS = 999
+REPEAT = 5
+if os.environ.get("HELIOHUB_BENCH_SMOKE"):  # a quick run of every step, to check the script itself
+    HISTORIES, OTHERS, REPEAT = (5, 20), 3, 2
+
+
+def day_dataset(day: int, dataset_id: str = BIG) -> xr.Dataset:
+    """Day ``day`` (from 2001-01-01): 24 records an hour apart, real FGM values."""
+    arrays = fgm_like.daily_arrays(day)
+    step = len(arrays["time"]) // RECORDS
+    data = {name: (("time", *[f"{name}_dim{i}" for i in range(1, v.ndim)]), v[::step][:RECORDS])
+            for name, v in arrays.items() if name != "time"}
+    ds = xr.Dataset(data, coords={"time": arrays["time"][::step][:RECORDS]})
+    ds.attrs.update({"dataset_id": dataset_id, "mission": "Cluster", "observatory": "Cluster-1",
+                     "instrument": "FGM", "title": f"{dataset_id}: magnetic field, hourly (benchmark)"})
+    ds["B_vec_xyz_gse"].attrs["units"] = "nT"
+    return ds
+
+
+def item(day: int, dataset_id: str = BIG) -> _Loaded:
+    ds = day_dataset(day, dataset_id)
+    name = f"{dataset_id}__{str(ds.time.values[0])[:10].replace('-', '')}_V01.cdf"
+    entry = FileEntry(file=name, key=name[:-8], version="01", checksum=f"{dataset_id}-{day:064d}"[-64:],
+                      records=RECORDS, spans=spans_of(ds), size=24_000)
+    return _Loaded(name, entry, dataset_id, ds)
+
+
+def build(location: StoreLocation, days: int, others: int = 0) -> None:
+    for start in range(0, days, 1000):  # commits of up to 1,000 files, as ingest batches give them
+        ingest_dataset(location, BIG, [item(d) for d in range(start, min(days, start + 1000))])
+    ids = [BIG]
+    for other in range(others):
+        dataset_id = f"C{other % 4 + 1}_CP_OTHER_{other:04d}"
+        ingest_dataset(location, dataset_id, [item(other % 365, dataset_id)])
+        ids.append(dataset_id)
+    catalog.refresh(location, ids)
+
+
+def append(location: StoreLocation, day: int) -> float:
+    """A daily ingest's store work: pending mark, the dataset's commit, the catalog's."""
+    started = time.perf_counter()
+    catalog.mark_pending(location, [BIG])
+    ingest_dataset(location, BIG, [item(day)])
+    catalog.refresh(location, [BIG])
+    return time.perf_counter() - started
+
+
+def timed(function, repeat: int = REPEAT, cold: bool = False) -> float:
+    values = []
+    for _ in range(repeat):
+        if cold:
+            access.clear_caches()
+        started = time.perf_counter()
+        function()
+        values.append(time.perf_counter() - started)
+    return statistics.median(values)
+
+
+def bytes_read(url: str, function) -> int:
+    """The sizes of the objects ``function`` GETs, cold (moto logs no response sizes; Icechunk reads whole
+    objects)."""
+    import s3fs
+
+    access.clear_caches()
+    with requests_seen(url) as lines:
+        function()
+    fs = s3fs.S3FileSystem()
+    paths = [m[1] for line in lines if (m := re.search(r'"GET (/[^? ]+)[^"]*" 20\d', line))]
+    return sum(fs.info(path.lstrip("/"))["size"] for path in paths if "." not in path.rsplit("/", 1)[-1] or True)
+
+
+def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, object]:
+    hour = (str(np.datetime64("2001-01-01") + np.timedelta64(days // 2, "D")) + "T06:00",)
+    hour = (hour[0], hour[0][:-5] + "07:00")
+
+    def search() -> None:
+        heliohub.search("fgm", archive=location)
+
+    def open_hour() -> None:
+        heliohub.open_dataset(BIG, *hour, archive=location).load()
+
+    out: dict[str, object] = {
+        "search_cold_ms": timed(search, cold=True) * 1e3, "search_warm_ms": timed(search) * 1e3,
+        "open_hour_cold_ms": timed(open_hour, cold=True) * 1e3, "open_hour_warm_ms": timed(open_hour) * 1e3,
+        "describe_ms": timed(lambda: heliohub.describe(BIG, archive=location)) * 1e3,
+        "append_day_s": statistics.median(append(location, days + i) for i in range(REPEAT)),
+    }
+    if url is not None:
+        out["search_bytes"] = bytes_read(url, search)
+        out["open_hour_bytes"] = bytes_read(url, open_hour)
+    return {k: round(v, 1) if isinstance(v, float) and k.endswith("ms") else round(v, 3) if isinstance(v, float)
+            else v for k, v in out.items()}
+
+
+def main() -> None:
+    results: dict[str, object] = {"records_per_file": RECORDS}
+    scratch = DATA / "scale"
+    for kind in ("folder", "s3"):
+        for days in HISTORIES:
+            shutil.rmtree(scratch, ignore_errors=True)
+            if kind == "folder":
+                location = StoreLocation.resolve(scratch / f"store-{days}")
+                build(location, days)
+                results[f"{kind}_{days}_files"] = measure(location, days, None)
+            else:
+                with s3_bucket(f"scale-{days}") as url:
+                    location = StoreLocation.resolve(f"{url}/store")
+                    build(location, days)
+                    results[f"{kind}_{days}_files"] = measure(location, days, url)
+            print(kind, days, results[f"{kind}_{days}_files"], flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    location = StoreLocation.resolve(scratch / "store-1000-datasets")
+    started = time.perf_counter()
+    build(location, HISTORIES[-1], OTHERS)
+    results["folder_1000_datasets_build_s"] = round(time.perf_counter() - started, 1)
+    results["folder_1000_datasets"] = measure(location, HISTORIES[-1], None)
+    print("1000 datasets", results["folder_1000_datasets"], flush=True)
+    shutil.rmtree(scratch, ignore_errors=True)
+    for kind in ("folder", "s3"):
+        small, large = results[f"{kind}_{HISTORIES[0]}_files"], results[f"{kind}_{HISTORIES[-1]}_files"]
+        results[f"{kind}_growth"] = {key: round(large[key] / small[key], 2) for key in small
+                                     if isinstance(small[key], int | float) and small[key]}
+    results["measured_at"] = str(pd.Timestamp.now("UTC"))
+    print(write_results("scale", results))
+
+
+if __name__ == "__main__":
+    main()

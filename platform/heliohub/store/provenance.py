@@ -1,0 +1,145 @@
+"""The files each dataset came from: a table in the dataset's own group, appended by every ingest.
+
+The table ``heliohub/files`` (see :data:`~.layout.META`) has one row per file that went in, in the order they went
+in: its name, delivery key and version, size, SHA-256, record count, first and last time (int64 nanoseconds, of
+the main time axis; every axis's span as JSON), when it went in and how (``ingested``, or ``replaced`` when it
+replaced an older version of its delivery). A row is never rewritten: a delivery's current version is its latest
+row. It is committed with the records it describes, read by the ingest (to know known files and versions) and by
+``heliohub files``, never by ``open_dataset``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+import zarr
+
+from ..errors import StoreDamagedError
+from . import tables
+from .layout import META, record_dims, time_bounds
+
+log = logging.getLogger(__name__)
+FILES = f"{META}/files"
+COLUMNS = ("file", "key", "version", "checksum", "size", "records", "start", "end", "spans", "ingested", "status")
+_NAT = np.iinfo(np.int64).min
+
+
+@dataclass(frozen=True)
+class FileEntry:
+    """One source file of a dataset, as its provenance records it."""
+
+    file: str
+    key: str
+    """The file's name without its version: two files of one key are versions of one delivery."""
+    version: str
+    checksum: str
+    records: int
+    spans: dict[str, tuple[str, str]]
+    """For each record axis, the first and last time in the file (ISO text)."""
+    size: int = -1
+    """The file's size in bytes, as read (decompressed); -1 where it was not recorded (stores of 0.1)."""
+
+    @property
+    def order(self) -> tuple[Any, ...]:
+        """Later files win ties: by version, then name (independent of the order files were given in)."""
+        return (self.key, _version_number(self.version), self.file)
+
+
+def _version_number(version: str) -> tuple[int, str]:
+    digits = "".join(ch for ch in version if ch.isdigit())
+    return (int(digits) if digits else -1, version)
+
+
+def newer(a: FileEntry, b: FileEntry) -> bool:
+    """Whether ``a`` is a newer version than ``b`` of the same delivery."""
+    return _version_number(a.version) > _version_number(b.version)
+
+
+def spans_of(ds: xr.Dataset) -> dict[str, tuple[str, str]]:
+    """Each record axis's first and last time in ``ds`` (ISO text)."""
+    spans = {}
+    for dim in record_dims(ds):
+        bounds = time_bounds(ds.variables[dim].values)
+        if bounds is not None:
+            spans[dim] = (str(bounds[0]), str(bounds[1]))
+    return spans
+
+
+def _stamp(text: str | None) -> int:
+    return int(np.datetime64(text, "ns").view("int64")) if text else _NAT
+
+
+def _table(root: zarr.Group) -> zarr.Group | None:
+    return tables.open_table(root, FILES)
+
+
+def current(root: zarr.Group, where: str) -> list[FileEntry] | None:
+    """The current files of the dataset (each delivery's latest row), in the order they went in; None when the
+    group has no provenance table."""
+    table = _table(root)
+    if table is None:
+        return None
+    columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "spans"), where=where)
+    latest = {key: row for row, key in enumerate(columns["key"])}
+    entries = []
+    for row in sorted(latest.values()):
+        try:
+            spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
+        except (ValueError, TypeError, AttributeError) as error:
+            raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
+        entries.append(FileEntry(file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
+                                 checksum=columns["checksum"][row], records=int(columns["records"][row]),
+                                 spans=spans, size=int(columns["size"][row])))
+    return entries
+
+
+def count(root: zarr.Group) -> int:
+    """How many files the dataset holds now (one per delivery), from the table's attributes: no row is read."""
+    table = _table(root)
+    return int(table.attrs.get("current", 0)) if table is not None else 0
+
+
+def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timestamp | None,
+           current_count: int) -> None:
+    """Add a row per (file, what happened to it) after the rows there, all ingested at ``at`` (None: not known);
+    ``current_count``: how many files the dataset holds with them."""
+    table = _table(root)
+    rows = tables.length(table, FILES) if table is not None else 0
+    main = "time"
+    tables.write(root, FILES, {
+        "file": [e.file for e, _ in entries], "key": [e.key for e, _ in entries],
+        "version": [e.version for e, _ in entries], "checksum": [e.checksum for e, _ in entries],
+        "size": [e.size for e, _ in entries], "records": [e.records for e, _ in entries],
+        "start": [_stamp(e.spans.get(main, (None, None))[0]) for e, _ in entries],
+        "end": [_stamp(e.spans.get(main, (None, None))[1]) for e, _ in entries],
+        "spans": [json.dumps(e.spans, sort_keys=True) for e, _ in entries],
+        "ingested": [_NAT if at is None else int(at.as_unit("ns").value)] * len(entries),
+        "status": [s for _, s in entries]}, at=rows)
+    root[FILES].attrs["current"] = int(current_count)
+
+
+def files_frame(root: zarr.Group, where: str, start: np.datetime64 | None = None,
+                end: np.datetime64 | None = None) -> pd.DataFrame:
+    """Every row of the table (``current``: whether it is its delivery's current version), keeping the files
+    whose span overlaps ``start``..``end`` when given."""
+    table = _table(root)
+    if table is None:
+        return pd.DataFrame(columns=[c for c in COLUMNS if c != "spans"] + ["current"])
+    columns = tables.read(table, [c for c in COLUMNS if c != "spans"], where=where)
+    frame = pd.DataFrame(columns)
+    latest = {key: row for row, key in enumerate(columns["key"])}
+    frame["current"] = [latest[key] == row for row, key in enumerate(columns["key"])]
+    for column in ("start", "end", "ingested"):
+        frame[column] = pd.to_datetime(frame[column].where(frame[column] != _NAT), unit="ns")
+    mask = np.ones(len(frame), dtype=bool)
+    if start is not None:
+        mask &= (frame["end"] >= start).fillna(False).to_numpy()
+    if end is not None:
+        mask &= (frame["start"] <= end).fillna(False).to_numpy()
+    return frame[mask].reset_index(drop=True)
