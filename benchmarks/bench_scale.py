@@ -87,6 +87,26 @@ def append(location: StoreLocation, day: int) -> float:
     return time.perf_counter() - started
 
 
+def commit_floor(location: StoreLocation) -> float:
+    """The floor under an append's store work: three Icechunk commits (the pending mark, the dataset, the catalog's
+    row), each of one small array's one chunk, nothing of heliohub's."""
+    import zarr
+
+    repos = [location.repository(f"FLOOR_{i}", create=True) for i in range(3)]
+    for repo in repos:
+        session = repo.writable_session("main")
+        zarr.create_array(session.store, name="x", shape=(24,), chunks=(24,), dtype="int64")
+        session.commit("floor")
+
+    def three() -> None:
+        for repo in repos:
+            session = repo.writable_session("main")
+            zarr.open_array(session.store, path="x", mode="r+")[:] = np.arange(24)
+            session.commit("floor")
+
+    return timed(three)
+
+
 def timed(function, repeat: int = REPEAT, cold: bool = False) -> float:
     values = []
     for _ in range(repeat):
@@ -126,6 +146,7 @@ def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, ob
         "open_hour_cold_ms": timed(open_hour, cold=True) * 1e3, "open_hour_warm_ms": timed(open_hour) * 1e3,
         "describe_ms": timed(lambda: heliohub.describe(BIG, archive=location)) * 1e3,
         "append_day_s": statistics.median(append(location, days + i) for i in range(REPEAT)),
+        "floor_three_commits_s": commit_floor(location),
     }
     if url is not None:
         out["search_bytes"] = bytes_read(url, search)

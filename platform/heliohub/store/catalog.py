@@ -41,6 +41,10 @@ COLUMNS = TEXT + TIMES + NUMBERS
 SEARCHED = ("dataset_id", "title", "mission", "spacecraft", "instrument", "start", "end", "records", "nbytes",
             "stored_bytes", "pending")
 """The columns a search reads (not the descriptions, variables and acknowledgements)."""
+LAYOUT = {"text_searched": ["dataset_id", "title", "mission", "spacecraft", "instrument"],
+          "text_about": ["description", "version", "acknowledgement", "variables"],
+          "numbers": ["start", "end", "last_ingest", "records", "nbytes", "stored_bytes", "files", "pending"]}
+"""The table's arrays: what a search reads (``text_searched``, ``numbers``) apart from what only ``describe`` does."""
 _NAT = np.iinfo(np.int64).min
 _RETRIES = 50
 
@@ -197,7 +201,6 @@ def _read(root: zarr.Group | None, columns: tuple[str, ...]) -> dict[str, np.nda
         old = legacy.catalog_entries(root.attrs)
         encoded = _encode(_from_legacy(old or {}))
         return {name: np.asarray(encoded[name], dtype=object if name in TEXT else np.int64) for name in columns}
-    tables.length(table, "the catalog")
     return tables.read(table, columns, where="the catalog")
 
 
@@ -314,7 +317,7 @@ def _write_changes(root: zarr.Group, rows: dict[str, dict[str, Any] | None], pen
             columns = tables.read(table, COLUMNS, where="the catalog")
         kept = [_merged(changed.get(i), columns, i) for i in range(len(columns["dataset_id"])) if i not in removed]
         root.attrs.pop(legacy.CATALOG_ATTRIBUTE, None)
-        tables.write(root, TABLE, _encode(kept + added))
+        tables.write(root, TABLE, _encode(kept + added), layout=LAYOUT)
         return
     for index, row in changed.items():
         encoded = _encode([row])

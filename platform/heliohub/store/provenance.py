@@ -26,6 +26,8 @@ from .layout import META, record_dims, time_bounds
 
 log = logging.getLogger(__name__)
 FILES = f"{META}/files"
+LAYOUT = {"text": ["file", "key", "version", "checksum", "spans", "status"],
+          "numbers": ["size", "records", "start", "end", "ingested"]}
 COLUMNS = ("file", "key", "version", "checksum", "size", "records", "start", "end", "spans", "ingested", "status")
 _NAT = np.iinfo(np.int64).min
 
@@ -120,7 +122,7 @@ def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timest
         "end": [_stamp(e.spans.get(main, (None, None))[1]) for e, _ in entries],
         "spans": [json.dumps(e.spans, sort_keys=True) for e, _ in entries],
         "ingested": [_NAT if at is None else int(at.as_unit("ns").value)] * len(entries),
-        "status": [s for _, s in entries]}, at=rows)
+        "status": [s for _, s in entries]}, at=rows, layout=LAYOUT)
     root[FILES].attrs["current"] = int(current_count)
 
 

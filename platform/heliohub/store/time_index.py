@@ -184,10 +184,14 @@ def read_bounds(root: zarr.Group, dim: str, records: int, chunk: int) -> tuple[n
         log.info("%s describes %s records in chunks of %s, the axis has %d in chunks of %d: not used", where,
                  group.attrs.get("records"), group.attrs.get("chunk"), records, chunk)
         return None
-    chunks = tables.open_table(group, "chunks")
-    if chunks is None:
+    try:
+        chunks = tables.open_table(group, "chunks")
+        columns = tables.read(chunks, ("first", "last"), where=where) if chunks is not None else None
+    except StoreDamagedError as error:  # an open does not need the index: the axis is read instead
+        log.warning("%s; the time axis is read whole instead", error)
         return None
-    columns = tables.read(chunks, ("first", "last"), where=where)
+    if columns is None:
+        return None
     if len(columns["first"]) != -(-records // chunk) or len(columns["last"]) != len(columns["first"]):
         log.info("%s has %d chunks where the axis has %d: not used", where, len(columns["first"]),
                  -(-records // chunk))
@@ -209,10 +213,12 @@ def write(root: zarr.Group, dim: str, chunk: int, records: int, at: int,
     chunks = tables.open_table(group, "chunks")
     counts = tables.read(chunks, ("gaps",), slice(0, at))["gaps"] if chunks is not None and at else np.zeros(0)
     tables.write(group, "chunks", {"first": [s[0] for s in summaries], "last": [s[1] for s in summaries],
-                                   "gaps": [len(s[2]) for s in summaries]}, at=at)
+                                   "gaps": [len(s[2]) for s in summaries]}, at=at,
+                 layout={"numbers": ["first", "last", "gaps"]})
     flat = [gap for s in summaries for gap in s[2]]
     tables.write(group, "gaps", {"before": np.array([g[0] for g in flat], dtype=np.int64),
-                                 "after": np.array([g[1] for g in flat], dtype=np.int64)}, at=int(np.sum(counts)))
+                                 "after": np.array([g[1] for g in flat], dtype=np.int64)}, at=int(np.sum(counts)),
+                 layout={"numbers": ["before", "after"]})
     group.attrs.update({"chunk": int(chunk), "records": int(records)})
 
 
