@@ -15,6 +15,7 @@ Goals (issue 19): warm search <= 20 ms and cold <= 200 ms with 1,000 datasets; a
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -155,37 +156,46 @@ def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, ob
             else v for k, v in out.items()}
 
 
-def main() -> None:
-    results: dict[str, object] = {"records_per_file": RECORDS}
-    scratch = DATA / "scale"
-    for kind in ("folder", "s3"):
-        for days in HISTORIES:
-            shutil.rmtree(scratch, ignore_errors=True)
-            if kind == "folder":
-                location = StoreLocation.resolve(scratch / f"store-{days}")
-                build(location, days)
-                results[f"{kind}_{days}_files"] = measure(location, days, None)
-            else:
-                with s3_bucket(f"scale-{days}") as url:
-                    location = StoreLocation.resolve(f"{url}/store")
-                    build(location, days)
-                    results[f"{kind}_{days}_files"] = measure(location, days, url)
-            print(kind, days, results[f"{kind}_{days}_files"], flush=True)
+PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + ["datasets-1000"]
+
+
+def run_part(part: str, scratch: Path) -> dict[str, object]:
     shutil.rmtree(scratch, ignore_errors=True)
-    location = StoreLocation.resolve(scratch / "store-1000-datasets")
-    started = time.perf_counter()
-    build(location, HISTORIES[-1], OTHERS)
-    results["folder_1000_datasets_build_s"] = round(time.perf_counter() - started, 1)
-    results["folder_1000_datasets"] = measure(location, HISTORIES[-1], None)
-    print("1000 datasets", results["folder_1000_datasets"], flush=True)
-    shutil.rmtree(scratch, ignore_errors=True)
-    for kind in ("folder", "s3"):
-        small, large = results[f"{kind}_{HISTORIES[0]}_files"], results[f"{kind}_{HISTORIES[-1]}_files"]
-        results[f"{kind}_growth"] = {key: round(large[key] / small[key], 2) for key in small
-                                     if isinstance(small[key], int | float) and small[key]}
-    results["measured_at"] = str(pd.Timestamp.now("UTC"))
-    print(write_results("scale", results))
+    try:
+        if part == "datasets-1000":
+            location = StoreLocation.resolve(scratch / "store-1000-datasets")
+            started = time.perf_counter()
+            build(location, HISTORIES[-1], OTHERS)
+            return {"build_s": round(time.perf_counter() - started, 1), **measure(location, HISTORIES[-1], None)}
+        kind, days = part.split("-")
+        if kind == "folder":
+            location = StoreLocation.resolve(scratch / f"store-{days}")
+            build(location, int(days))
+            return measure(location, int(days), None)
+        with s3_bucket(f"scale-{days}") as url:
+            location = StoreLocation.resolve(f"{url}/store")
+            build(location, int(days))
+            return measure(location, int(days), url)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+
+
+def main(parts: list[str]) -> None:
+    """Run ``parts`` (all when none is named: ``folder-365 folder-7300 s3-365 s3-7300 datasets-1000``), adding each
+    result to scale.json as it comes (a part run again replaces its earlier result)."""
+    path = Path(__file__).resolve().parent / "results" / "scale.json"
+    results: dict[str, object] = json.loads(path.read_text()) if path.exists() and parts else {}
+    results["records_per_file"] = RECORDS
+    for part in parts or PARTS:
+        results[part] = {**run_part(part, DATA / "scale"), "measured_at": str(pd.Timestamp.now("UTC"))}
+        print(part, results[part], flush=True)
+        for kind in ("folder", "s3"):
+            small, large = results.get(f"{kind}-{HISTORIES[0]}"), results.get(f"{kind}-{HISTORIES[-1]}")
+            if isinstance(small, dict) and isinstance(large, dict):
+                results[f"{kind}-growth"] = {key: round(large[key] / small[key], 2) for key in small
+                                             if isinstance(small[key], int | float) and small[key]}
+        write_results("scale", {k: v for k, v in results.items() if k not in ("benchmark", "date", "machine")})
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])
