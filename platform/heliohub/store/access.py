@@ -168,13 +168,7 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
         The archive store; ``HELIOHUB_ARCHIVE`` (set on the platform) when omitted.
     """
     store = StoreLocation.resolve(archive)
-    try:
-        check_dataset_id(dataset_id)
-    except ArchiveError as error:
-        raise DatasetNotFoundError(str(error)) from None
-    session = _session(store, dataset_id)
-    if session is None:
-        raise not_found(store, dataset_id)
+    session = _dataset_session(store, dataset_id)
     try:
         ds, coverage = _open_range(session, store.identity, dataset_id, chunks, start, end)
     except (icechunk.IcechunkError, OSError) as error:  # the store did not answer, or refused
@@ -433,12 +427,7 @@ def file_table(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
                                "end": pd.Timestamp(e.spans["time"][1]) if "time" in e.spans else pd.NaT,
                                "ingested": pd.NaT, "status": "ingested", "current": True} for e in entries],
                              columns=[*[c for c in provenance.COLUMNS if c != "spans"], "current"])
-        keep = np.ones(len(frame), dtype=bool)
-        if first is not None:
-            keep &= (frame["end"] >= first).fillna(False).to_numpy()
-        if last is not None:
-            keep &= (frame["start"] <= last).fillna(False).to_numpy()
-        return frame[keep].reset_index(drop=True)
+        return provenance.overlapping(frame, first, last)
     return provenance.files_frame(root, f"the provenance table of {dataset_id}", first, last)
 
 
@@ -463,8 +452,8 @@ def coverage(dataset_id: str, *,
     return [(np.datetime64(a, "ns"), np.datetime64(b, "ns")) for a, b in intervals]
 
 
-def _root(store: StoreLocation, dataset_id: str) -> zarr.Group:
-    """The dataset's group in the latest snapshot."""
+def _dataset_session(store: StoreLocation, dataset_id: str) -> icechunk.Session:
+    """A read-only session of the dataset's latest snapshot, or DatasetNotFoundError naming the closest IDs."""
     try:
         check_dataset_id(dataset_id)
     except ArchiveError as error:
@@ -472,6 +461,12 @@ def _root(store: StoreLocation, dataset_id: str) -> zarr.Group:
     session = _session(store, dataset_id)
     if session is None:
         raise not_found(store, dataset_id)
+    return session
+
+
+def _root(store: StoreLocation, dataset_id: str) -> zarr.Group:
+    """The dataset's group in the latest snapshot."""
+    session = _dataset_session(store, dataset_id)
     try:
         return zarr.open_group(session.store, mode="r")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):

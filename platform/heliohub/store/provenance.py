@@ -139,6 +139,11 @@ def files_frame(root: zarr.Group, where: str, start: np.datetime64 | None = None
     frame["current"] = [latest[key] == row for row, key in enumerate(columns["key"])]
     for column in ("start", "end", "ingested"):
         frame[column] = pd.to_datetime(frame[column].where(frame[column] != _NAT), unit="ns")
+    return overlapping(frame, start, end)
+
+
+def overlapping(frame: pd.DataFrame, start: np.datetime64 | None, end: np.datetime64 | None) -> pd.DataFrame:
+    """The files of ``frame`` whose span overlaps ``start``..``end`` (either open)."""
     mask = np.ones(len(frame), dtype=bool)
     if start is not None:
         mask &= (frame["end"] >= start).fillna(False).to_numpy()
