@@ -29,7 +29,7 @@ from ..errors import StoreDamagedError
 from . import legacy, provenance, tables, time_index
 from .layout import TIME_UNITS
 from .location import BRANCH, CATALOG, StoreLocation
-from .lock import store_lock
+from .lock import write_transaction
 
 log = logging.getLogger(__name__)
 TABLE = "datasets"
@@ -46,7 +46,6 @@ LAYOUT = {"text_searched": ["dataset_id", "title", "mission", "spacecraft", "ins
           "numbers": ["start", "end", "last_ingest", "records", "nbytes", "stored_bytes", "files", "pending"]}
 """The table's arrays: what a search reads (``text_searched``, ``numbers``) apart from what only ``describe`` does."""
 _NAT = np.iinfo(np.int64).min
-_RETRIES = 50
 
 
 def _text(attrs: dict[str, Any], *names: str) -> str | None:
@@ -268,20 +267,11 @@ def refresh(location: StoreLocation, dataset_ids: list[str], *, ingested: bool =
 
 
 def _update(location: StoreLocation, rows: dict[str, dict[str, Any] | None], *, pending: bool = False) -> None:
-    repo = location.repository(CATALOG, create=True)
-    with store_lock(location, CATALOG):
-        for attempt in range(_RETRIES):
-            session = repo.writable_session(BRANCH)
-            root = zarr.open_group(session.store, mode="a")
-            _write_changes(root, rows, pending)
-            if not session.has_uncommitted_changes:
-                return
-            try:
-                session.commit(f"catalog{' (pending)' if pending else ''}: {', '.join(sorted(rows))}")
-                return
-            except icechunk.ConflictError:
-                time.sleep(min(2.0, 0.05 * 2**attempt))
-    raise location.error("the catalog stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))
+    def change(session: icechunk.Session) -> tuple[None, str]:
+        _write_changes(zarr.open_group(session.store, mode="a"), rows, pending)
+        return None, f"catalog{' (pending)' if pending else ''}: {', '.join(sorted(rows))}"
+
+    write_transaction(location, CATALOG, change)
 
 
 def _write_changes(root: zarr.Group, rows: dict[str, dict[str, Any] | None], pending: bool) -> None:

@@ -36,8 +36,8 @@ from ..readers import is_archive_file_name, read_source_with, reader_for
 from ..sources import read_source
 from . import catalog, legacy, provenance
 from .layout import VARIABLE_ORDER
-from .location import BRANCH, StoreLocation, check_dataset_id
-from .lock import store_lock
+from .location import StoreLocation, check_dataset_id
+from .lock import write_transaction
 from .merge import Incompatible, check_compatible, merge_into, open_for_merge, write_new
 from .provenance import FileEntry, newer, spans_of
 
@@ -48,7 +48,6 @@ BATCH_BYTES = 512 << 20
 ingest of a whole archive reads and commits it batch by batch, in a few times this much memory whatever its size
 (measured in ``benchmarks/bench_store.py``; the chart's ingest job has 4 GiB)."""
 _VERSION = re.compile(r"^(?P<key>.+?)[_.-][Vv](?P<version>\d+)$")
-_RETRIES = 50
 
 
 BeforeCommit = Callable[[icechunk.Session, str, list[tuple[pd.Timestamp, pd.Timestamp]]], None]
@@ -364,21 +363,14 @@ def ingest_dataset(store: StoreLocation, dataset_id: str, items: list[_Loaded],
     """Merge the files of one dataset into its group in one commit (retried when another commit won a race), with
     ``before_commit`` called before the commit (see :func:`ingest`)."""
     items = sorted(items, key=lambda i: i.entry.order)
-    repo = store.repository(dataset_id, create=True)
-    with store_lock(store, dataset_id):
-        for attempt in range(_RETRIES):
-            session = repo.writable_session(BRANCH)
-            results, touched = _merge(session, dataset_id, items)
-            if before_commit is not None and touched:
-                before_commit(session, dataset_id, touched)
-            if not session.has_uncommitted_changes:
-                return results
-            try:
-                session.commit(f"ingest {sum(r.status != 'refused' for r in results)} file(s) into {dataset_id}")
-                return results
-            except icechunk.ConflictError:
-                time.sleep(min(2.0, 0.05 * 2**attempt))
-    raise store.error(f"{dataset_id} stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))
+
+    def change(session: icechunk.Session) -> tuple[list[FileResult], str]:
+        results, touched = _merge(session, dataset_id, items)
+        if before_commit is not None and touched:
+            before_commit(session, dataset_id, touched)
+        return results, f"ingest {sum(r.status != 'refused' for r in results)} file(s) into {dataset_id}"
+
+    return write_transaction(store, dataset_id, change)
 
 
 def _open_stored(session: icechunk.Session, dataset_id: str) -> tuple[xr.Dataset | None, list[FileEntry]]:

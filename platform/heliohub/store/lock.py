@@ -1,4 +1,4 @@
-"""Serialising writers of one repository in a local-folder store.
+"""Serialising writers of one repository: a lock in a local-folder store, commits retried on object storage.
 
 On object storage, Icechunk's conditional writes make the second of two concurrent commits fail, and heliohub
 retries it on the new state. A local folder has no conditional writes (Icechunk warns that it is unsafe for
@@ -10,16 +10,19 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TypeVar
 
+import icechunk
 from filelock import FileLock
 
-if TYPE_CHECKING:
-    from .location import StoreLocation
+from .location import BRANCH, CATALOG, StoreLocation
 
 log = logging.getLogger(__name__)
+RETRIES = 50
+_T = TypeVar("_T")
 
 
 @contextlib.contextmanager
@@ -32,3 +35,25 @@ def store_lock(location: StoreLocation, name: str) -> Iterator[None]:
     folder.mkdir(parents=True, exist_ok=True)
     with FileLock(folder / f"{name}.lock"):
         yield
+
+
+def write_transaction(location: StoreLocation, name: str, change: Callable[[icechunk.Session], tuple[_T, str | None]],
+                      *, create: bool = True) -> _T:
+    """Run ``change`` on a writable session of repository ``name`` under its lock and commit what it wrote with
+    the message it gives (None, or no change: nothing is committed); when another commit won the race (object
+    storage), ``change`` is run again on the new state, up to :data:`RETRIES` times. Returns what ``change``
+    returned."""
+    repo = location.repository(name, create=create)
+    with store_lock(location, name):
+        for attempt in range(RETRIES):
+            session = repo.writable_session(BRANCH)
+            result, message = change(session)
+            if message is None or not session.has_uncommitted_changes:
+                return result
+            try:
+                session.commit(message)
+                return result
+            except icechunk.ConflictError:
+                time.sleep(min(2.0, 0.05 * 2**attempt))
+    what = "the catalog" if name == CATALOG else name
+    raise location.error(f"{what} stayed busy", RuntimeError(f"{RETRIES} conflicting commits in a row"))

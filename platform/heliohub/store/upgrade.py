@@ -5,18 +5,16 @@ whole, before or after; a run that stops part-way is completed by running it aga
 from __future__ import annotations
 
 import logging
-import time
 
 import icechunk
 import zarr
 
 from ..errors import ArchiveError
 from . import catalog, legacy
-from .location import BRANCH, StoreLocation, check_dataset_id
-from .lock import store_lock
+from .location import StoreLocation, check_dataset_id
+from .lock import write_transaction
 
 log = logging.getLogger(__name__)
-_RETRIES = 50
 
 
 def dataset_ids(location: StoreLocation) -> list[str]:
@@ -39,22 +37,17 @@ def dataset_ids(location: StoreLocation) -> list[str]:
 
 def upgrade_dataset(location: StoreLocation, dataset_id: str) -> bool:
     """Move one dataset to the present layout in one commit; False when it was already there."""
-    repo = location.repository(dataset_id)
-    with store_lock(location, dataset_id):
-        for attempt in range(_RETRIES):
-            session = repo.writable_session(BRANCH)
-            try:
-                root = zarr.open_group(session.store, mode="r+")
-            except (zarr.errors.GroupNotFoundError, FileNotFoundError):
-                return False
-            if legacy.upgrade_group(root, f"dataset {dataset_id}") is None:
-                return False
-            try:
-                session.commit(f"upgrade {dataset_id} to heliohub's present layout")
-                return True
-            except icechunk.ConflictError:
-                time.sleep(min(2.0, 0.05 * 2**attempt))
-    raise location.error(f"{dataset_id} stayed busy", RuntimeError(f"{_RETRIES} conflicting commits in a row"))
+
+    def change(session: icechunk.Session) -> tuple[bool, str | None]:
+        try:
+            root = zarr.open_group(session.store, mode="r+")
+        except (zarr.errors.GroupNotFoundError, FileNotFoundError):
+            return False, None
+        if legacy.upgrade_group(root, f"dataset {dataset_id}") is None:
+            return False, None
+        return True, f"upgrade {dataset_id} to heliohub's present layout"
+
+    return write_transaction(location, dataset_id, change, create=False)
 
 
 def upgrade(archive: str | StoreLocation | None = None) -> list[str]:
