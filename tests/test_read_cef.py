@@ -353,7 +353,7 @@ def test_corrupt_header_line_is_refused_with_its_line(tmp_path, cef_headers):
 
 
 @pytest.mark.parametrize("edit", ["comment after a marker", "record over two lines", "comment line", "blank lines",
-                                  "time without Z", "spaces after commas"])
+                                  "time without Z", "spaces after commas", "two records on one line"])
 def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
     """The one-record-per-line fast path and the general path give the same dataset, whatever the layout."""
     original = real_file("cluster", "cef", FGM)
@@ -371,6 +371,8 @@ def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
         lines.insert(7, b"   ")
     elif edit == "time without Z":
         lines[9] = lines[9].replace(b"Z,", b",", 1)
+    elif edit == "two records on one line":
+        lines[3:5] = [lines[3] + b" " + lines[4]]
     else:
         lines = [line.replace(b",", b",  ") for line in lines]
     edited = tmp_path / FGM

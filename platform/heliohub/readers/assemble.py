@@ -36,6 +36,7 @@ class RawVariable:
     """Record-varying: shape ``(records, *shape)``; otherwise ``shape``."""
     record_varying: bool
     attrs: dict[str, Any] = field(default_factory=dict)
+    """The variable's attributes as the file gives them, each value JSON-able as :func:`to_attr` makes it."""
     fill: Any = None
     """The fill value in the variable's own dtype (None when the file gives none)."""
     depend_0: str | None = None
@@ -228,7 +229,10 @@ def _mask_fill(var: RawVariable) -> np.ndarray:
 
 def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
              normalised: dict[str, Any]) -> xr.Dataset:
-    """Build the Dataset from a reader's variables, file attributes and normalised global attributes."""
+    """Build the Dataset from a reader's variables, file attributes and normalised global attributes.
+
+    Attribute values, the variables' and the file's, come JSON-able as :func:`to_attr` makes them.
+    """
     by_name = {v.name: v for v in variables}
     primary = _primary_time(by_name)
     dims = _Dims(by_name, primary)
@@ -257,7 +261,7 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
     coords: dict[str, xr.Variable] = {}
     for var in variables:
         var_dims = label_owner.get(var.name) or dims.dims(var)
-        attrs = cf_attrs({k: to_attr(v) for k, v in var.attrs.items()}, is_time=var.is_time)
+        attrs = cf_attrs(var.attrs, is_time=var.is_time)
         name = var.name
         if name == primary and var.values.ndim == 2:
             # A time axis given as ISO_TIME_RANGE: "time" is each range's start, the ranges are its CF bounds.
@@ -277,6 +281,6 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
         else:
             data_vars[name] = variable
 
-    attrs = {key: to_attr(value) for key, value in global_attrs.items()}
+    attrs = dict(global_attrs)
     attrs.update({key: value for key, value in normalised.items() if value not in (None, "", [])})
     return xr.Dataset(data_vars, coords=coords, attrs=attrs)

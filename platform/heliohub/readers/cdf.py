@@ -6,6 +6,7 @@ seconds); this module maps what it decodes onto heliohub's convention.
 
 from __future__ import annotations
 
+import math
 import re
 import warnings
 from typing import Any
@@ -16,7 +17,7 @@ import xarray as xr
 
 from ..errors import DAMAGED_FILE_HINT, FileReadError, ReaderWarning
 from ..sources import Source
-from .assemble import RawVariable, assemble, fill_values
+from .assemble import RawVariable, assemble, fill_values, to_attr
 from .cdf_structure import V2_MAGICS, V3_MAGIC, CdfStructureError, uncompressed_cdf
 
 _MAGIC = (V3_MAGIC, *V2_MAGICS)
@@ -66,17 +67,18 @@ class CdfReader:
 
 
 def _attribute_value(value: Any) -> Any:
-    if isinstance(value, list):
-        return [_attribute_value(v) for v in value]
+    """An attribute value as :func:`~.assemble.to_attr` gives it, most (text, numbers) without its conversions."""
+    kind = type(value)
+    if kind is str or kind is int:
+        return value
+    if kind is list:
+        items = [v if type(v) is str or type(v) is int else _attribute_value(v) for v in value]
+        return items[0] if len(items) == 1 else items
+    if kind is float:
+        return value if math.isfinite(value) else str(value)
     if isinstance(value, _TIME_SCALARS):
         return str(value)  # ISO text of the literal value: to_datetime64 would turn fill values into NaT
-    if isinstance(value, np.ndarray) and value.dtype.kind == "M":
-        return [str(v) for v in value]
-    if hasattr(value, "isoformat"):
-        return value.isoformat()
-    if isinstance(value, np.datetime64):
-        return str(value)
-    return value
+    return to_attr(value)
 
 
 def _values(variable: pycdfpp.Variable) -> np.ndarray:
@@ -84,9 +86,11 @@ def _values(variable: pycdfpp.Variable) -> np.ndarray:
     if kind in _TIME_TYPES:
         return pycdfpp.to_datetime64(variable).astype("datetime64[ns]", copy=False)
     if kind in (pycdfpp.DataType.CDF_CHAR, pycdfpp.DataType.CDF_UCHAR):
-        values = np.asarray(variable.values_encoded)
-        return np.vectorize(lambda s: s.rstrip("\x00 "), otypes=[object])(values) if values.size else \
-            values.astype(object)
+        # decoded here: pycdfpp's values_encoded costs twice its bytes, and bad UTF-8 raises the same ValueError
+        values = np.asarray(variable.values)
+        text = np.empty(values.shape, dtype=object)
+        text.ravel()[:] = [item.decode().rstrip("\x00 ") for item in values.ravel().tolist()]
+        return text
     return np.asarray(variable.values)
 
 
@@ -134,10 +138,10 @@ def _absent(variable: pycdfpp.Variable, shape: tuple[int, ...]) -> np.ndarray:
     return np.zeros(shape, dtype=dtype)
 
 
-def _first(attrs: dict[str, Any], *names: str) -> str | None:
-    upper = {key.upper(): value for key, value in attrs.items()}
+def _first(upper: dict[str, Any], *names: str) -> str | None:
+    """The first of the global attributes ``names`` (upper case; ``upper`` is keyed so) that has text."""
     for name in names:
-        value = upper.get(name.upper())
+        value = upper.get(name)
         if isinstance(value, list):
             value = " ".join(str(v).strip() for v in value if str(v).strip())
         if value is not None and str(value).strip():
@@ -155,16 +159,18 @@ def _short(value: str | None) -> str | None:
 
 
 def _normalised(attrs: dict[str, Any], source: Source) -> dict[str, Any]:
+    upper = {key.upper(): value for key, value in attrs.items()}
+    source_name = _long(_first(upper, "SOURCE_NAME"))
     return {
-        "dataset_id": _first(attrs, "DATASET_ID", "Logical_source"),
-        "mission": _first(attrs, "MISSION", "Mission_group") or _long(_first(attrs, "Source_name")),
-        "observatory": _first(attrs, "OBSERVATORY") or _long(_first(attrs, "Source_name")),
-        "instrument": _first(attrs, "INSTRUMENT_NAME", "EXPERIMENT") or _short(_first(attrs, "Descriptor")),
-        "dataset_version": _first(attrs, "DATASET_VERSION", "Data_version"),
-        "file_version": _first(attrs, "VERSION_NUMBER", "Data_version"),
-        "logical_file_id": _first(attrs, "LOGICAL_FILE_ID", "Logical_file_id"),
-        "title": _first(attrs, "DATASET_TITLE", "Logical_source_description"),
-        "acknowledgement": _first(attrs, "ACKNOWLEDGEMENT", "Acknowledgement"),
+        "dataset_id": _first(upper, "DATASET_ID", "LOGICAL_SOURCE"),
+        "mission": _first(upper, "MISSION", "MISSION_GROUP") or source_name,
+        "observatory": _first(upper, "OBSERVATORY") or source_name,
+        "instrument": _first(upper, "INSTRUMENT_NAME", "EXPERIMENT") or _short(_first(upper, "DESCRIPTOR")),
+        "dataset_version": _first(upper, "DATASET_VERSION", "DATA_VERSION"),
+        "file_version": _first(upper, "VERSION_NUMBER", "DATA_VERSION"),
+        "logical_file_id": _first(upper, "LOGICAL_FILE_ID"),
+        "title": _first(upper, "DATASET_TITLE", "LOGICAL_SOURCE_DESCRIPTION"),
+        "acknowledgement": _first(upper, "ACKNOWLEDGEMENT"),
         "source_file": source.name,
         "source_format": "CDF",
     }

@@ -28,6 +28,12 @@ _MAX_DIMS = 10
 _MOST_VALUES = 1 << 30
 _MOST_EXPANSION = 1000
 
+# An attribute entry's fixed fields: size, type, next entry, attribute, data type, variable number, values.
+_WIDE_ENTRY, _NARROW_ENTRY = struct.Struct(">qiqiiii"), struct.Struct(">iiiiiii")
+# An attribute descriptor's: size, type, next descriptor, first global/rEntry, scope, number, four counts, first
+# zEntry.
+_WIDE_ATTRIBUTE, _NARROW_ATTRIBUTE = struct.Struct(">qiqqiiiiiq"), struct.Struct(">iiiiiiiiii")
+
 CDR, GDR, RVDR, ADR, AGR_EDR, VXR, VVR, ZVDR, AZ_EDR, CCR, CPR, CVVR = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13
 
 
@@ -46,6 +52,8 @@ class _Layout:
         self._offset = struct.Struct(">q" if wide else ">i").unpack_from
         self._head = struct.Struct(">qi" if wide else ">ii").unpack_from
         self._int32 = struct.Struct(">i").unpack_from
+        self.entry_fields = _WIDE_ENTRY if wide else _NARROW_ENTRY
+        self.attribute_fields = _WIDE_ATTRIBUTE if wide else _NARROW_ATTRIBUTE
 
     def header(self, offset: int, expected: tuple[int, ...], what: str) -> tuple[int, int]:
         """(record size, record type) at offset, checked to lie inside the file."""
@@ -151,14 +159,34 @@ def _check_records(layout: _Layout) -> None:
             raise CdfStructureError(f"the {what}s number their variables {sorted(numbers)[:8]}..., not 0 to "
                                     f"{len(numbers) - 1}")
         counts[kind] = len(numbers)
-    for adr, _ in _chain(layout, adr_head, (ADR,), "attribute descriptor (ADR)"):
-        agr_head = layout.offset(adr + o + 4 + o)
-        global_scope = layout.int32(adr + o + 4 + o + o) in (1, 3)
-        az_head = layout.offset(adr + o + 4 + o + o + 4 * 5)
-        for head, kind in ((agr_head, AGR_EDR), (az_head, AZ_EDR)):
-            # an entry of a variable's attribute names its variable by number: pycdfpp indexes with it unchecked
-            limit = None if global_scope and kind == AGR_EDR else counts[ZVDR if kind == AZ_EDR else RVDR]
-            _check_entries(layout, head, kind, limit)
+    _check_attributes(layout, adr_head, counts)
+
+
+def _check_attributes(layout: _Layout, head: int, counts: dict[int, int]) -> None:
+    """Each attribute descriptor (ADR) of the chain, read with one unpack, and its two chains of entries."""
+    fields = layout.attribute_fields
+    unpack, data, end = fields.unpack_from, layout.data, layout.size
+    seen: set[int] = set()
+    adr = head
+    while adr:
+        if adr in seen:
+            raise CdfStructureError(f"attribute descriptor (ADR) records form a loop at byte {adr}")
+        seen.add(adr)
+        if not 8 <= adr <= end - fields.size:
+            raise CdfStructureError(f"attribute descriptor (ADR) at byte {adr} lies outside the file ({end} bytes)")
+        size, kind, following, agr_head, scope, *_, az_head = unpack(data, adr)
+        if kind != ADR:
+            raise CdfStructureError(f"attribute descriptor (ADR) at byte {adr} has record type {kind}, expected "
+                                    f"{ADR}")
+        if size < fields.size or adr + size > end:
+            raise CdfStructureError(f"attribute descriptor (ADR) at byte {adr} claims {size} bytes; the file ends "
+                                    f"at {end} (truncated)")
+        # an entry of a variable's attribute names its variable by number: pycdfpp indexes with it unchecked
+        if agr_head:  # most attributes have entries of one kind only
+            _check_entries(layout, agr_head, AGR_EDR, None if scope in (1, 3) else counts[RVDR])
+        if az_head:
+            _check_entries(layout, az_head, AZ_EDR, counts[ZVDR])
+        adr = following
 
 
 def _dims(layout: _Layout, at: int, count: int, what: str) -> list[int]:
@@ -206,30 +234,42 @@ def _record_bytes(layout: _Layout, vdr: int, size: int, r_dims: list[int] | None
 def _check_entries(layout: _Layout, head: int, kind: int, variables: int | None) -> None:
     """Each attribute entry (AEDR) of a chain lies in the file, its values fit in it, and the variable it belongs to
     (when it belongs to one: ``variables`` of its kind) exists. Files hold thousands of entries: each is read with
-    one unpack of its fixed fields (size, type, next, attribute, data type, number, values), not field by field."""
-    fields = struct.Struct(">qiqiiii" if layout.wide else ">iiiiiii")
+    one unpack of its fixed fields (size, type, next, attribute, data type, number, values), not field by field,
+    and its description is only written out for an error."""
+    fields = layout.entry_fields
     value_offset = fields.size + 4 * 5  # NumStrings and four reserved fields follow
+    unpack, data, end = fields.unpack_from, layout.data, layout.size
+    limit = end - value_offset
+    most = (1 << 31) if variables is None else variables
     seen: set[int] = set()
     offset = head
     while offset:
-        what = f"the attribute entry at byte {offset}"
         if offset in seen:
             raise CdfStructureError(f"attribute entry (AEDR) records form a loop at byte {offset}")
         seen.add(offset)
-        if offset < 8 or offset + value_offset > layout.size:
-            raise CdfStructureError(f"{what} lies outside the file ({layout.size} bytes)")
-        size, record_type, following, _, data_type, number, elements = fields.unpack_from(layout.data, offset)
-        if record_type != kind:
-            raise CdfStructureError(f"{what} has record type {record_type}, expected {kind}")
-        if size < value_offset or offset + size > layout.size:
-            raise CdfStructureError(f"{what} claims {size} bytes; the file ends at {layout.size} (truncated)")
-        if number < 0 or (variables is not None and number >= variables):
-            raise CdfStructureError(f"{what} belongs to variable {number}; the file has {variables}")
-        if data_type not in TYPE_SIZES:
-            raise CdfStructureError(f"{what} has unknown data type {data_type}")
-        if elements < 0 or value_offset + TYPE_SIZES[data_type] * elements > size:
-            raise CdfStructureError(f"{what} claims {elements} values that do not fit in it")
+        if not 8 <= offset <= limit:
+            raise CdfStructureError(f"the attribute entry at byte {offset} lies outside the file ({end} bytes)")
+        size, record_type, following, _, data_type, number, elements = unpack(data, offset)
+        item = TYPE_SIZES.get(data_type)
+        if (record_type != kind or size < value_offset or offset + size > end or not 0 <= number < most
+                or item is None or elements < 0 or value_offset + item * elements > size):
+            _entry_error(offset, end, kind, variables, value_offset, size, record_type, data_type, number, elements)
         offset = following
+
+
+def _entry_error(offset: int, end: int, kind: int, variables: int | None, value_offset: int, size: int,
+                 record_type: int, data_type: int, number: int, elements: int) -> None:
+    """Raise the error that says what is wrong with the attribute entry at ``offset``."""
+    what = f"the attribute entry at byte {offset}"
+    if record_type != kind:
+        raise CdfStructureError(f"{what} has record type {record_type}, expected {kind}")
+    if size < value_offset or offset + size > end:
+        raise CdfStructureError(f"{what} claims {size} bytes; the file ends at {end} (truncated)")
+    if number < 0 or (variables is not None and number >= variables):
+        raise CdfStructureError(f"{what} belongs to variable {number}; the file has {variables}")
+    if data_type not in TYPE_SIZES:
+        raise CdfStructureError(f"{what} has unknown data type {data_type}")
+    raise CdfStructureError(f"{what} claims {elements} values that do not fit in it")
 
 
 def _check_index(layout: _Layout, head: int, seen: set[int], record_bytes: int) -> None:

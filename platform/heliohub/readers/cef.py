@@ -10,7 +10,7 @@ import xarray as xr
 
 from ..errors import FileReadError
 from ..sources import Source
-from .assemble import RawVariable, assemble
+from .assemble import RawVariable, assemble, to_attr
 from .cef_header import Header, Value, Variable, parse_header
 from .cef_records import fill_text, numpy_dtype, parse_records, parse_times
 
@@ -59,8 +59,7 @@ def _scalar(value: Value, kind: str | None = None) -> Any:
 
 
 def _attr(values: list[Value], kind: str | None = None) -> Any:
-    items = [_scalar(v, kind) for v in values]
-    return items[0] if len(items) == 1 else items
+    return to_attr([_scalar(v, kind) for v in values])
 
 
 def _raw_variables(var: Variable, values: np.ndarray | None, names: set[str], path: str) -> list[RawVariable]:

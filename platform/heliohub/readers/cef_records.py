@@ -206,18 +206,23 @@ def _arrow_fields(data: bytes, start: int, end: int, header: Header,
             parse_options=pa_csv.ParseOptions(quote_char=False, ignore_empty_lines=True),
             convert_options=pa_csv.ConvertOptions(column_types=types, null_values=[], strings_can_be_null=False),
         )
-        special = r"[\"'!]" + ("|" + re.escape(mark) if mark else "")
+        # What a text field must not hold: a quote or comment (unless the bytes have none: a scan as fast as memory
+        # spares a regular expression over each text column), or a marker. Numbers and times that hold one do not
+        # convert.
+        quoted = any(data.find(c, start, end) >= 0 for c in (b'"', b"'", b"!"))
+        special = "|".join(([r"[\"'!]"] if quoted else []) + ([re.escape(mark)] if mark else [])) or None
         for name, var in zip(names[:-1], kinds, strict=False):
-            if types[name] == pa.string() and var.value_type != "ISO_TIME" and _any_match(arrow[name], special):
+            if special and types[name] == pa.string() and var.value_type != "ISO_TIME" and \
+                    _any_match(arrow[name], special):
                 return None
         if mark:
             last = pc.utf8_rtrim_whitespace(arrow.column(names[-1]))
             if arrow.num_rows and not pc.all(pc.ends_with(last, mark)).as_py():
                 return None
             last = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(last, 0, -len(mark)))
-            if _any_match(last, special):
-                return None
             kind = kinds[-1].value_type
+            if special and kind not in _ARROW_TYPES and kind != "ISO_TIME" and _any_match(last, special):
+                return None
             arrow = arrow.set_column(len(names) - 1, names[-1],
                                      pc.cast(last, _ARROW_TYPES[kind]) if kind in _ARROW_TYPES else last)
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
@@ -241,14 +246,14 @@ def _any_match(column: pa.ChunkedArray, pattern: str) -> bool:
     return bool(len(column)) and pc.any(pc.match_substring_regex(column, pattern)).as_py()
 
 
-def _arrow_times(column: pa.ChunkedArray, fill: str, special: str) -> np.ndarray | None:
+def _arrow_times(column: pa.ChunkedArray, fill: str, special: str | None) -> np.ndarray | None:
     text = pc.utf8_trim_whitespace(column)
     if not fill or fill.startswith("9999"):  # out of datetime64[ns]'s range, so never a valid time
         try:
             return pc.cast(text, pa.timestamp("ns", tz="UTC")).to_numpy().astype("datetime64[ns]")
         except pa.ArrowInvalid:
             pass  # fills, or times arrow does not read (more than 9 fraction digits, no 'Z'): pandas reads them
-    if _any_match(text, special):
+    if special and _any_match(text, special):
         return None
     return parse_times(text.to_numpy(zero_copy_only=False).astype(object), fill)
 
