@@ -8,6 +8,11 @@ whose request log gives the bytes each step reads). The values are the real C4 F
 times (``fgm_like.daily_arrays``); files are handed to the store's write path as read datasets, so the history is
 built in minutes rather than by reading 7,300 files.
 
+The part ``cluster`` times an ingest of daily FGM-like CDF files (1 MB, 21,600 records each) appended to a
+one-day dataset: in one process, and read on a local Dask cluster of 1 and 2 worker processes (one thread each)
+either written by the workers (Icechunk's distributed writes, :mod:`heliohub.store.distributed`) or fetched and
+written by the client (as before them), alternated and repeated.
+
 Goals (issue 19): warm search <= 20 ms and cold <= 200 ms with 1,000 datasets; an hour opened <= 50 ms warm and
 <= 150 ms cold whatever the history; a day appended <= 0.3 s to any history; bytes read by search and open flat
 (within 1.2x) from 365 to 7,300 files.
@@ -156,12 +161,76 @@ def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, ob
             else v for k, v in out.items()}
 
 
-PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + ["datasets-1000"]
+CLUSTER_DAYS = 6 if os.environ.get("HELIOHUB_BENCH_SMOKE") else 120
+
+
+def _warm() -> None:
+    """On a worker: what reading and writing import."""
+    import heliohub.readers.cdf
+    import heliohub.store.distributed
+    import heliohub.store.ingest  # noqa: F401
+
+
+def cluster_ingests(scratch: Path) -> dict[str, object]:
+    """The ``cluster`` part (see the module's docstring)."""
+    from dask.distributed import Client, LocalCluster
+
+    from heliohub.store import ingest as ingest_module
+
+    files = fgm_like.write_daily_cdfs(DATA / "fgm_daily_cdf", CLUSTER_DAYS)
+    base = scratch / "one-day"
+    assert heliohub.ingest(files[:1], base, progress=False).ok
+
+    def run(label: str, client: object = None, through_client: bool = False) -> float:
+        target = scratch / label
+        shutil.rmtree(target, ignore_errors=True)
+        shutil.copytree(base, target)
+        kept = ingest_module.after_the_end
+        if through_client:  # then the files are fetched and streamed in here, as before distributed writes
+            ingest_module.after_the_end = lambda *arguments: False
+        try:
+            cpu, started = time.process_time(), time.perf_counter()
+            report = heliohub.ingest(files[1:], target, client=client, progress=False)
+            elapsed, cpu = time.perf_counter() - started, time.process_time() - cpu
+        finally:
+            ingest_module.after_the_end = kept
+        assert report.ok, report.summary()
+        return elapsed, cpu
+
+    times: dict[str, list[float]] = {}
+
+    def record(label: str, measured: tuple[float, float]) -> None:
+        times.setdefault(f"{label}_s", []).append(measured[0])
+        times.setdefault(f"{label}_client_cpu_s", []).append(measured[1])
+
+    for _ in range(REPEAT if REPEAT < 5 else 3):
+        record("one_process", run("here"))
+        for workers in (1, 2):
+            with LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1",
+                              dashboard_address=None) as cluster, Client(cluster) as client:
+                client.run(_warm)  # the workers' imports (2-3 s) are not the ingest's
+                record(f"workers_{workers}_written_by_workers", run("workers", client))
+                record(f"workers_{workers}_written_by_client", run("client", client, through_client=True))
+    out: dict[str, object] = {"files": len(files) - 1, "mb": round(sum(f.stat().st_size for f in files[1:]) / 1e6, 1),
+                              "client_cpu": "CPU seconds of the ingesting process (with the local cluster's "
+                                            "scheduler, which runs in it), all its threads"}
+    out.update({key: round(statistics.median(values), 2) for key, values in times.items()})
+    for workers in (1, 2):
+        by_workers, by_client = (out[f"workers_{workers}_written_by_{who}_s"] for who in ("workers", "client"))
+        out[f"workers_{workers}_vs_one_process"] = round(out["one_process_s"] / by_workers, 2)
+        out[f"workers_{workers}_vs_written_by_client"] = round(by_client / by_workers, 2)
+    out["two_workers_vs_one"] = round(out["workers_1_written_by_workers_s"] / out["workers_2_written_by_workers_s"], 2)
+    return out
+
+
+PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + ["datasets-1000", "cluster"]
 
 
 def run_part(part: str, scratch: Path) -> dict[str, object]:
     shutil.rmtree(scratch, ignore_errors=True)
     try:
+        if part == "cluster":
+            return cluster_ingests(scratch)
         if part == "datasets-1000":
             location = StoreLocation.resolve(scratch / "store-1000-datasets")
             started = time.perf_counter()

@@ -148,7 +148,7 @@ def test_files_after_the_stored_records_are_streamed_in_as_a_merge_would_write_t
     parts = fgm_parts(tmp_path / "parts", 6)
     batches = ([parts[0], parts[1]], [parts[2]], [parts[3], parts[4]], [parts[5]])
     with monkeypatch.context() as merging:
-        merging.setattr(merge, "_after_the_end", lambda *arguments: False)
+        merging.setattr(merge, "after_the_end", lambda *arguments: False)
         for batch in batches:
             assert ingest(batch, tmp_path / "merged", include_paths=cef_headers, progress=False).ok
 
@@ -384,6 +384,24 @@ def test_concurrent_ingests_of_one_dataset_are_serialised(archive, tmp_path, cef
     assert catalog.read_catalog(StoreLocation.resolve(archive))["C4_CP_FGM_SPIN"]["files"] == 6
 
 
+def test_concurrent_ingests_of_different_datasets_both_go_in(archive, tmp_path):
+    # each dataset is a repository of its own, written under its own lock; the catalog's rows are committed
+    # one after the other (a commit that lost the race is made again)
+    cdfs = sorted((DATA / "cluster" / "cdf").glob("C[12]_CP_FGM_SPIN*.cdf"))
+    processes = [subprocess.Popen([sys.executable, "-m", "heliohub.cli", "ingest", str(path), "--archive", archive,
+                                   "--json"], cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for path in cdfs]
+    outputs = [p.communicate(timeout=600) for p in processes]
+    assert [p.returncode for p in processes] == [0, 0], "\n---\n".join(o[1][-3000:] for o in outputs)
+    entries = catalog.read_catalog(StoreLocation.resolve(archive))
+    assert sorted(entries) == ["C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN"]
+    for path in cdfs:
+        dataset_id = path.name.split("__")[0]
+        stored = open_stored(archive, dataset_id)
+        xr.testing.assert_identical(without_provenance(stored).drop_attrs(), heliohub.read_file(path).drop_attrs())
+        assert entries[dataset_id]["files"] == 1
+
+
 def test_archive_location_from_the_environment(s3_archive, monkeypatch):
     monkeypatch.setenv("HELIOHUB_ARCHIVE", s3_archive)
     path = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
@@ -403,16 +421,73 @@ def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
 def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     distributed = pytest.importorskip("dask.distributed")
     parts = fgm_parts(tmp_path / "parts", 4)
-    files = [*parts, *sorted((DATA / "cluster" / "cdf").glob("*.cdf"))]
+    # the later parts first: the earlier ones then land before the stored records (fetched, merged by the client)
+    ingests = (parts[2:], [*parts[:2], *sorted((DATA / "cluster" / "cdf").glob("*.cdf"))])
     with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
                                   dashboard_address=None) as cluster, distributed.Client(cluster) as client:
         # batches of about two files, handed on in the files' order whatever order the workers finish in
-        report = ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False,
-                        batch_bytes=400_000)
+        reports = [ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False,
+                          batch_bytes=400_000) for files in ingests]
         workers = client.run(lambda: True)
-    assert report.ok and len(workers) == 2
-    ingest(files, tmp_path / "serial", include_paths=cef_headers, progress=False)
+    assert all(report.ok for report in reports) and len(workers) == 2
+    for files in ingests:
+        ingest(files, tmp_path / "serial", include_paths=cef_headers, progress=False)
     assert_same_contents(contents(tmp_path / "parallel"), contents(tmp_path / "serial"))
+
+
+def _cluster(distributed):
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None)
+
+
+@pytest.mark.slow
+def test_appends_read_on_a_cluster_are_written_by_its_workers(archive, tmp_path, cef_headers, monkeypatch, caplog):
+    # Icechunk's distributed writes: every batch after a dataset's first goes in as parts (runs of whole chunks of
+    # one array) that the workers write into forks of the client's session; the client merges them, writes the
+    # time index and provenance, and commits once. It writes no chunk itself, and the store is the serial one.
+    distributed = pytest.importorskip("dask.distributed")
+    monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # several chunks per array and batch: several parts each
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    parts = fgm_parts(tmp_path / "parts", 6)
+    for store in (tmp_path / "serial", archive):
+        assert ingest(parts[:1], store, include_paths=cef_headers, progress=False).ok
+    assert ingest(parts[1:], tmp_path / "serial", include_paths=cef_headers, progress=False).ok
+
+    def written_here(chunks):
+        raise AssertionError("the client wrote chunks of files read on the cluster")
+
+    monkeypatch.setattr(merge, "set_whole_chunks", written_here)  # here only: the workers are other processes
+    caplog.set_level("INFO", logger="heliohub.store.distributed")
+    with _cluster(distributed) as cluster, distributed.Client(cluster) as client:
+        report = ingest(parts[1:], archive, include_paths=cef_headers, client=client, progress=False,
+                        batch_bytes=400_000)
+    assert report.ok, report.summary()
+    written = [r.getMessage() for r in caplog.records if "written on 2 worker thread(s)" in r.getMessage()]
+    assert len(written) >= 2 and all(int(message.split()[0]) > 7 for message in written), written  # 7 arrays
+    assert_same_contents(contents(archive), contents(tmp_path / "serial"))
+    assert_time_index(open_stored(archive, "C4_CP_FGM_SPIN"))
+
+
+@pytest.mark.slow
+def test_a_worker_killed_during_a_distributed_ingest_loses_nothing(tmp_path, cef_headers):
+    # One of the two workers dies once the first batch is committed, holding files of the next batches read
+    # ahead: Dask reads them again, the parts are written, and the store is what a serial ingest gives.
+    distributed = pytest.importorskip("dask.distributed")
+    parts = fgm_parts(tmp_path / "parts", 6)
+    assert ingest(parts, tmp_path / "serial", include_paths=cef_headers, progress=False).ok
+    with _cluster(distributed) as cluster, distributed.Client(cluster) as client:
+        killed = []
+
+        def kill_a_worker(dataset_id):
+            if not killed:
+                killed.append(min(client.run(os.getpid).values()))
+                os.kill(killed[0], signal.SIGKILL)
+
+        report = ingest(parts, tmp_path / "cluster", include_paths=cef_headers, client=client, progress=False,
+                        batch_bytes=400_000, on_commit=kill_a_worker)
+        assert killed and killed[0] not in client.run(os.getpid).values()
+    assert report.ok, report.summary()
+    assert_same_contents(contents(tmp_path / "cluster"), contents(tmp_path / "serial"))
 
 
 def test_an_explicit_dataset_id_overrides_the_files(tmp_path):

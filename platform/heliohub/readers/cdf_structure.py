@@ -30,8 +30,8 @@ _MOST_EXPANSION = 1000
 
 # An attribute entry's fixed fields: size, type, next entry, attribute, data type, variable number, values.
 _WIDE_ENTRY, _NARROW_ENTRY = struct.Struct(">qiqiiii"), struct.Struct(">iiiiiii")
-# An attribute descriptor's: size, type, next descriptor, first global/rEntry, scope, number, four counts, first
-# zEntry.
+# An attribute descriptor's: size, type, next descriptor, first global or rEntry, scope, number, two entry counts,
+# a reserved field, first zEntry.
 _WIDE_ATTRIBUTE, _NARROW_ATTRIBUTE = struct.Struct(">qiqqiiiiiq"), struct.Struct(">iiiiiiiiii")
 
 CDR, GDR, RVDR, ADR, AGR_EDR, VXR, VVR, ZVDR, AZ_EDR, CCR, CPR, CVVR = 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 13

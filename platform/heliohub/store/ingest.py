@@ -34,11 +34,11 @@ import zarr
 from ..errors import ArchiveError, HeliohubError, IngestError, StoreDamagedError
 from ..readers import is_archive_file_name, read_source_with, reader_for
 from ..sources import read_source
-from . import catalog, legacy, provenance
+from . import catalog, distributed, legacy, provenance
 from .layout import VARIABLE_ORDER
 from .location import StoreLocation, check_dataset_id
 from .lock import write_transaction
-from .merge import Incompatible, check_compatible, merge_into, open_for_merge, write_new
+from .merge import Incompatible, after_the_end, check_compatible, merge_into, open_for_merge, stream_after, write_new
 from .provenance import FileEntry, newer, spans_of
 
 log = logging.getLogger(__name__)
@@ -109,6 +109,9 @@ class _Loaded:
     entry: FileEntry
     dataset_id: str
     dataset: xr.Dataset
+    source: distributed.Held | None = None
+    """When read on a Dask cluster: where its dataset is held there (``dataset`` then holds only its outline, see
+    :mod:`.distributed`)."""
 
 
 def expand(inputs: Iterable[str | os.PathLike[str]]) -> tuple[list[str], list[str]]:
@@ -299,28 +302,62 @@ def progress_bar(items: Iterable[Any], progress: bool | None, unit: str, total: 
 def _read(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
           client: Any, progress: bool | None) -> Iterator[_Parsed | _Loaded | FileResult]:
     """Each file read for ingest, in the order given: here (each checksum still being computed on another core),
-    or on the Dask cluster, a few files per worker thread ahead of the one handed on (so that neither the cluster
-    nor this process holds more than a batch)."""
+    or on the Dask cluster (:func:`_on_cluster`)."""
     if client is None:
         for path in progress_bar(files, progress, "files"):
             yield parse(path, headers, dataset_id, storage_options)
         return
+    yield from progress_bar(_on_cluster(files, headers, dataset_id, storage_options, client), progress, "files",
+                            total=len(files))
 
-    def on_cluster() -> Iterator[_Loaded | FileResult]:
-        waiting = iter(files)
-        running: collections.deque[Any] = collections.deque()
-        ahead = 1
-        for handed in itertools.count():
-            if handed % ahead == 0:  # asked again once per window: workers join as a gateway cluster scales up
-                ahead = max(8, 2 * sum(client.nthreads().values()))
-            running.extend(client.submit(load, path, include_paths=headers, dataset_id=dataset_id,
-                                         storage_options=storage_options, pure=False)
-                           for path in itertools.islice(waiting, max(0, ahead - len(running))))
-            if not running:
-                return
-            yield running.popleft().result()
 
-    yield from progress_bar(on_cluster(), progress, "files", total=len(files))
+FILES_PER_TASK = 8
+"""At most this many files are read by one task on a cluster: each task costs the client and the scheduler a few
+milliseconds of CPU, more than a small file's read (``benchmarks/bench_scale.py``, part ``cluster``)."""
+
+
+def _on_cluster(files: list[str], headers: list[str], dataset_id: str | None,
+                storage_options: dict[str, Any] | None, client: Any) -> Iterator[_Loaded | FileResult]:
+    """Each file read on the Dask cluster, in the order given, by tasks of a few files each, a few tasks per worker
+    thread ahead of the one handed on (so that neither the cluster nor this process holds more than a batch). The
+    client gets each file's outline (:mod:`.distributed`); its dataset stays on the cluster."""
+    threads = sum(client.nthreads().values()) or 1
+    per_task = max(1, min(FILES_PER_TASK, len(files) // (2 * threads)))
+    waiting = iter([files[i:i + per_task] for i in range(0, len(files), per_task)])
+    running: collections.deque[tuple[Any, Any]] = collections.deque()
+    ahead = 1
+    for handed in itertools.count():
+        if handed % ahead == 0:  # asked again once per window: workers join as a gateway cluster scales up
+            ahead = max(4, 2 * sum(client.nthreads().values()))
+        for paths in itertools.islice(waiting, max(0, ahead - len(running))):
+            loaded = client.submit(_load_all, paths, headers, dataset_id, storage_options, pure=False)
+            running.append((client.submit(_outlines, loaded, pure=False),
+                             client.submit(_datasets, loaded, pure=False)))
+        if not running:
+            return
+        outlines, held = running.popleft()
+        for index, result in enumerate(outlines.result()):
+            if isinstance(result, FileResult):
+                yield result
+            else:
+                path, entry, target, shape = result
+                yield _Loaded(path, entry, target, distributed.lazy(shape), (held, index))
+
+
+def _load_all(paths: list[str], *arguments: Any) -> list[_Loaded | FileResult]:
+    """On a worker: :func:`load` of each of ``paths``."""
+    return [load(path, *arguments) for path in paths]
+
+
+def _outlines(loaded: list[_Loaded | FileResult]) -> list[tuple[str, FileEntry, str, distributed.Outline] | FileResult]:
+    """On a worker: what the client gets of the files read there (their outlines, :func:`.distributed.outline`)."""
+    return [item if isinstance(item, FileResult) else (
+        item.path, item.entry, item.dataset_id, distributed.outline(item.dataset)) for item in loaded]
+
+
+def _datasets(loaded: list[_Loaded | FileResult]) -> list[xr.Dataset | None]:
+    """On a worker: the datasets of the files read there, kept there for the workers that write them."""
+    return [None if isinstance(item, FileResult) else item.dataset for item in loaded]
 
 
 def _batches(items: Iterator[_Parsed | _Loaded | FileResult],
@@ -446,10 +483,16 @@ def _merge(session: icechunk.Session, dataset_id: str,
         attrs[VARIABLE_ORDER] = [str(name) for name in attrs_source.variables]
     variable_attrs = ({name: dict(v.attrs) for name, v in attrs_source.variables.items()}
                       if attrs_source is not None else None)
+    datasets, stream = [i.dataset for i in accepted], stream_after
+    if accepted[0].source is not None:  # read on a cluster: appended there, else fetched here
+        if stored is not None and after_the_end(stored, datasets, removals):
+            stream = distributed.ClusterStream(session, [i.source for i in accepted])
+        else:
+            datasets = distributed.fetched([i.source for i in accepted])
     if stored is None:  # then the latest file is the attributes' source
-        write_new(session.store, [i.dataset for i in accepted], attrs, variable_attrs or {})
+        write_new(session.store, datasets, attrs, variable_attrs or {})
     else:
-        merge_into(session.store, stored, [i.dataset for i in accepted], dict(removals), attrs, variable_attrs)
+        merge_into(session.store, stored, datasets, dict(removals), attrs, variable_attrs, stream)
     status = {r.path: r.status for r in results}
     provenance.append(zarr.open_group(session.store, mode="r+"), [(i.entry, status[i.path]) for i in accepted],
                       pd.Timestamp.now("UTC"), len(entries))

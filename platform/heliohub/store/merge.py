@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -191,47 +192,78 @@ def stream_after(group: zarr.Group, datasets: list[xr.Dataset], dim: str) -> Non
     records along ``dim``, every chunk whole from slices of the files' own arrays (:func:`set_whole_chunks`); an
     array's stored last chunk, when partial, is read back and written whole again with the first new records."""
     whole: list[tuple[zarr.Array, int, list[np.ndarray]]] = []
-    for name, variable in datasets[0].variables.items():
-        if not variable.dims or variable.dims[0] != dim:
-            continue
-        # Chunks of nothing but the fill value are written too (here, in set_whole_chunks and in every write of
-        # ours): Zarr's check for them doubles the cost of its write path on measured data, and they compress to
-        # almost nothing.
-        array = group[name].with_config({"write_empty_chunks": True})
-        chunk, stored = array.chunks[0], array.shape[0]
-        begin = stored // chunk * chunk
-        values = [array[begin:stored]] if stored > begin else []
-        values += ([_encoded_times(d.variables[dim].values, array.attrs) for d in datasets] if name == dim
-                   else [d.variables[name].values for d in datasets])
-        offsets = np.cumsum([begin, *(len(v) for v in values)])
-        total = int(offsets[-1])
-        array.resize((total, *array.shape[1:]))
-        if array.chunks[1:] != array.shape[1:]:  # several chunks across a record (an empty axis)
-            array[begin:total] = np.concatenate(pieces(values, offsets, begin, total))
-            continue
-        whole += [(array, index, pieces(values, offsets, index * chunk, min(total, (index + 1) * chunk)))
-                  for index in range(begin // chunk, -(-total // chunk))]
+    for name in along(datasets[0], dim):
+        array = writable(group[name])
+        whole += record_jobs(array, [record_values(d, name, dim, array) for d in datasets], int(array.shape[0]))
     set_whole_chunks(whole)
+
+
+def along(ds: xr.Dataset, dim: str) -> list[str]:
+    """The names of the variables of ``ds`` along the record axis ``dim``."""
+    return [name for name, variable in ds.variables.items() if variable.dims and variable.dims[0] == dim]
+
+
+def writable(array: zarr.Array) -> zarr.Array:
+    """``array`` as heliohub writes it: chunks of nothing but the fill value are written too (here, in
+    set_whole_chunks and in every write of ours): Zarr's check for them doubles the cost of its write path on
+    measured data, and they compress to almost nothing."""
+    return array.with_config({"write_empty_chunks": True})
+
+
+def record_values(ds: xr.Dataset, name: str, dim: str, array: zarr.Array) -> np.ndarray:
+    """A file's values of ``name`` as the store's array holds them (times as int64 nanoseconds)."""
+    values = ds.variables[name].values
+    return _encoded_times(values, array.attrs) if name == dim else values
+
+
+def record_jobs(array: zarr.Array, values: list[np.ndarray], at: int, chunks: range | None = None,
+                length: int | None = None) -> list[tuple[zarr.Array, int, list[np.ndarray]]]:
+    """The whole chunks (for :func:`set_whole_chunks`) that put ``values`` (consecutive parts along the record
+    axis, the first at record ``at``) into ``array``, resized to ``length`` records (where the parts end, when
+    None): those of ``chunks`` (chunk indices along the record axis; all the parts reach when None), which the
+    parts must cover. Records the array holds before ``at`` in the first of them are read back. An array cut in
+    several chunks across a record is written here and gives no job."""
+    chunk = int(array.chunks[0])
+    offsets = np.cumsum([at, *(len(v) for v in values)])
+    total = int(offsets[-1])
+    chunks = chunks if chunks is not None else range(at // chunk, -(-total // chunk))
+    begin, end = chunks.start * chunk, min(total, chunks.stop * chunk)
+    if begin < at:
+        values, offsets = [array[begin:at], *values], np.concatenate([[begin], offsets])
+    length = total if length is None else length
+    if array.shape[0] != length:
+        array.resize((length, *array.shape[1:]))
+    if array.chunks[1:] != array.shape[1:]:  # several chunks across a record (an empty axis)
+        array[begin:end] = np.concatenate(pieces(values, offsets, begin, end))
+        return []
+    return [(array, index, pieces(values, offsets, index * chunk, min(total, (index + 1) * chunk)))
+            for index in chunks]
+
+
+Stream = Callable[[zarr.Group, list[xr.Dataset], str], None]
+"""How :func:`merge_into` writes records that come after every stored one: :func:`stream_after` (here), or on a
+cluster (:class:`heliohub.store.distributed.ClusterStream`)."""
 
 
 def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
                removals: dict[str, list[tuple[str, str]]], attrs: dict[str, Any],
-               variable_attrs: dict[str, dict[str, Any]] | None) -> None:
+               variable_attrs: dict[str, dict[str, Any]] | None, stream: Stream = stream_after) -> None:
     """Merge the records of ``datasets`` (a batch's files, oldest first) into the stored group (``stored``: opened
     lazily, by :func:`open_for_merge`), after removing stored records in ``removals`` spans.
 
     Only the stored records from the first chunk a change touches on are read and written again, found through
     the group's time index (:mod:`.time_index`); the index is recomputed from that chunk on. Files that only add
     records after every stored one (:func:`consecutive`, the stored group's variables, no removal: a daily ingest,
-    or the next batch of a long one) are streamed in chunk by chunk (:func:`stream_after`); otherwise the batch is
-    combined in memory and merged into the stored records it touches.
+    or the next batch of a long one) are streamed in chunk by chunk by ``stream``; otherwise the batch is combined
+    in memory and merged into the stored records it touches.
     """
     group = zarr.open_group(store, mode="r+")
     axes = record_dims(stored)
     counts = {dim: int(group[dim].shape[0]) for dim in axes}
-    if _after_the_end(stored, datasets, removals):
+    if after_the_end(stored, datasets, removals):
         (dim,) = axes
-        stream_after(group, datasets, dim)
+        stream(group, datasets, dim)
+        group = zarr.open_group(store, mode="r+")  # as the stream left it (on a cluster: merged in)
         time_index.update(group, group[dim], dim, counts[dim], counts[dim], [d.variables[dim].values for d in datasets])
         _publish(group, attrs, variable_attrs)
         return
@@ -296,7 +328,7 @@ def _position(times: zarr.Array, bounds: tuple[np.ndarray, np.ndarray] | None, m
     return at * length + int(np.searchsorted(block, moment, side="left"))
 
 
-def _after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dict[str, list[tuple[str, str]]]) -> bool:
+def after_the_end(stored: xr.Dataset, datasets: list[xr.Dataset], removals: dict[str, list[tuple[str, str]]]) -> bool:
     """Whether ``datasets`` only add records after every stored one, along the one record axis, with the stored
     group's variables along it, and remove none (see :func:`merge_into`)."""
     axes = record_dims(stored)
