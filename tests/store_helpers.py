@@ -29,7 +29,8 @@ def open_stored(archive: str | StoreLocation, dataset_id: str) -> xr.Dataset:
     gives it (``index``)."""
     store = StoreLocation.resolve(archive)
     session = store.repository(dataset_id).readonly_session(branch=BRANCH)
-    ds = xr.open_zarr(session.store, consolidated=False, chunks=None).load()
+    ds = xr.open_zarr(session.store, consolidated=False, chunks=None,
+                      decode_timedelta=xr.coders.CFTimedeltaCoder(decode_via_units=False)).load()
     root = zarr.open_group(session.store, mode="r")
     ds.encoding["files"] = provenance.current(root, dataset_id)
     ds.encoding["index"] = {dim: stored_index(root, dim) for dim in record_dims(ds)}

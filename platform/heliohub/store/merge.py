@@ -313,7 +313,9 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
 def open_for_merge(store: Any) -> xr.Dataset:
     """A stored dataset as a merge reads it: lazily, with no index built on its time axes (which would read them
     whole: 1.3 GB of times for 20 years of 4 s data)."""
-    return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False)
+    # durations stay as stored (numbers with their units): xarray's default since 2025.08, asked for explicitly
+    return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False,
+                        decode_timedelta=xr.coders.CFTimedeltaCoder(decode_via_units=False))
 
 
 def _position(times: zarr.Array, bounds: tuple[np.ndarray, np.ndarray] | None, moment: np.datetime64) -> int:
