@@ -417,14 +417,18 @@ def test_no_archive_or_a_wrong_one_says_which_setting(monkeypatch, tmp_path):
         ingest([CEF], "gs://somewhere", progress=False)
 
 
+def _cluster(distributed):
+    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
+                                    dashboard_address=None)
+
+
 @pytest.mark.slow
 def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     distributed = pytest.importorskip("dask.distributed")
     parts = fgm_parts(tmp_path / "parts", 4)
     # the later parts first: the earlier ones then land before the stored records (fetched, merged by the client)
     ingests = (parts[2:], [*parts[:2], *sorted((DATA / "cluster" / "cdf").glob("*.cdf"))])
-    with distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                  dashboard_address=None) as cluster, distributed.Client(cluster) as client:
+    with _cluster(distributed) as cluster, distributed.Client(cluster) as client:
         # batches of about two files, handed on in the files' order whatever order the workers finish in
         reports = [ingest(files, tmp_path / "parallel", include_paths=cef_headers, client=client, progress=False,
                           batch_bytes=400_000) for files in ingests]
@@ -435,21 +439,18 @@ def test_files_are_read_in_parallel_on_a_dask_cluster(tmp_path, cef_headers):
     assert_same_contents(contents(tmp_path / "parallel"), contents(tmp_path / "serial"))
 
 
-def _cluster(distributed):
-    return distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1",
-                                    dashboard_address=None)
-
-
 @pytest.mark.slow
-def test_appends_read_on_a_cluster_are_written_by_its_workers(archive, tmp_path, cef_headers, monkeypatch, caplog):
+def test_appends_read_on_a_cluster_are_written_by_its_workers(s3_archive, tmp_path, cef_headers, monkeypatch,
+                                                              caplog):
     # Icechunk's distributed writes: every batch after a dataset's first goes in as parts (runs of whole chunks of
     # one array) that the workers write into forks of the client's session; the client merges them, writes the
     # time index and provenance, and commits once. It writes no chunk itself, and the store is the serial one.
+    # On the S3 endpoint, which the workers write to as well.
     distributed = pytest.importorskip("dask.distributed")
     monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)  # several chunks per array and batch: several parts each
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
     parts = fgm_parts(tmp_path / "parts", 6)
-    for store in (tmp_path / "serial", archive):
+    for store in (tmp_path / "serial", s3_archive):
         assert ingest(parts[:1], store, include_paths=cef_headers, progress=False).ok
     assert ingest(parts[1:], tmp_path / "serial", include_paths=cef_headers, progress=False).ok
 
@@ -459,13 +460,13 @@ def test_appends_read_on_a_cluster_are_written_by_its_workers(archive, tmp_path,
     monkeypatch.setattr(merge, "set_whole_chunks", written_here)  # here only: the workers are other processes
     caplog.set_level("INFO", logger="heliohub.store.distributed")
     with _cluster(distributed) as cluster, distributed.Client(cluster) as client:
-        report = ingest(parts[1:], archive, include_paths=cef_headers, client=client, progress=False,
+        report = ingest(parts[1:], s3_archive, include_paths=cef_headers, client=client, progress=False,
                         batch_bytes=400_000)
     assert report.ok, report.summary()
     written = [r.getMessage() for r in caplog.records if "written on 2 worker thread(s)" in r.getMessage()]
     assert len(written) >= 2 and all(int(message.split()[0]) > 7 for message in written), written  # 7 arrays
-    assert_same_contents(contents(archive), contents(tmp_path / "serial"))
-    assert_time_index(open_stored(archive, "C4_CP_FGM_SPIN"))
+    assert_same_contents(contents(s3_archive), contents(tmp_path / "serial"))
+    assert_time_index(open_stored(s3_archive, "C4_CP_FGM_SPIN"))
 
 
 @pytest.mark.slow
