@@ -20,6 +20,7 @@ import zarr
 from . import time_index
 from .chunks import set_whole_chunks
 from .layout import TIME_UNITS, encode_times, encoding, record_dims
+from .tables import each
 from .time_index import pieces
 
 
@@ -191,11 +192,12 @@ def stream_after(group: zarr.Group, datasets: list[xr.Dataset], dim: str) -> Non
     """Write the records of ``datasets`` (:func:`consecutive`, later than every stored record) after the group's
     records along ``dim``, every chunk whole from slices of the files' own arrays (:func:`set_whole_chunks`); an
     array's stored last chunk, when partial, is read back and written whole again with the first new records."""
-    whole: list[tuple[zarr.Array, int, list[np.ndarray]]] = []
-    for name in along(datasets[0], dim):
+    def jobs(name: str) -> list[tuple[zarr.Array, int, list[np.ndarray]]]:
         array = writable(group[name])
-        whole += record_jobs(array, [record_values(d, name, dim, array) for d in datasets], int(array.shape[0]))
-    set_whole_chunks(whole)
+        return record_jobs(array, [record_values(d, name, dim, array) for d in datasets], int(array.shape[0]))
+
+    # the arrays opened and their partial last chunks read back side by side
+    set_whole_chunks([job for part in each(jobs, along(datasets[0], dim)) for job in part])
 
 
 def along(ds: xr.Dataset, dim: str) -> list[str]:
