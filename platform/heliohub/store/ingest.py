@@ -1,7 +1,8 @@
 """Ingest archive files into the archive store: ``heliohub ingest PATH...`` and :func:`ingest`.
 
-Files are read (in parallel on a Dask cluster when one is given), grouped by dataset ID, and each dataset's new
-files are merged into its group in one Icechunk commit. Known files (same checksum) change nothing; a newer version
+Files are read (in parallel on a Dask cluster when one is given, whose workers then write what they read when it
+follows the stored records: :mod:`.distributed`), grouped by dataset ID, and each dataset's new files are merged
+into its group in one Icechunk commit. Known files (same checksum) change nothing; a newer version
 of a delivery (same name but for ``_V..``) replaces the older's records; bad files are set aside with their reason
 and the rest still go in. The catalog entries of every dataset touched are then refreshed.
 """
@@ -245,7 +246,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
     storage_options:
         fsspec options for reading input URLs.
     client:
-        A ``dask.distributed.Client`` (local cluster or Dask Gateway): files are read in parallel on it.
+        A ``dask.distributed.Client`` (local cluster or Dask Gateway): files are read in parallel on it, and
+        records that come after the stored ones are written by its workers (:mod:`.distributed`).
     batch_bytes:
         Write what has been read once the files' arrays in memory reach this size, and go on (each dataset is
         then committed once per batch): memory stays bounded whatever the number of files.
