@@ -175,7 +175,7 @@ def test_text_comes_back_from_the_store_as_the_reader_gives_it(tmp_path):
                 assert list(stored[name].values) == list(variable.values), name
 
 
-def test_caches_are_kept_per_store_identity_and_the_time_axes_cache_is_bounded(tmp_path, monkeypatch):
+def test_caches_are_kept_per_store_identity_and_bounded(tmp_path, monkeypatch):
     same_url = [StoreLocation("s3://bucket/store", {"endpoint_url": e, "key": k, "secret": s})
                 for e, k, s in (("http://a", "reader", "x"), ("http://b", "reader", "x"), ("http://a", "other", "x"),
                                 ("http://a", "reader", "y"))]
@@ -188,6 +188,15 @@ def test_caches_are_kept_per_store_identity_and_the_time_axes_cache_is_bounded(t
         heliohub.open_dataset(f"C{spacecraft}_CP_FGM_SPIN", archive=tmp_path / "store")
     assert 0 < sum(v.nbytes for v in access._time_axes.values()) <= 8000
     assert [key[1] for key in access._time_axes] == ["C3_CP_FGM_SPIN"]
+    # opened groups: per snapshot, bounded, and what a caller sets on one is its own
+    monkeypatch.setattr(access, "OPENED_GROUPS", 2)
+    for spacecraft in (1, 2, 3, 4):
+        opened = heliohub.open_dataset(f"C{spacecraft}_CP_FGM_SPIN", archive=tmp_path / "store")
+        opened.attrs["title"] = "changed by the caller"
+        opened["B_mag__C{}_CP_FGM_SPIN".format(spacecraft)].attrs["units"] = "changed"
+    assert [key[1] for key in access._groups] == ["C3_CP_FGM_SPIN", "C4_CP_FGM_SPIN"]
+    again = heliohub.open_dataset("C4_CP_FGM_SPIN", archive=tmp_path / "store")
+    assert again.attrs["title"] != "changed by the caller" and again["B_mag__C4_CP_FGM_SPIN"].attrs["units"] == "nT"
 
 
 def test_the_s3_check_goes_through_an_https_proxy(monkeypatch):

@@ -36,6 +36,9 @@ _lock = threading.Lock()
 _repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
 _catalogs: dict[tuple[str, ...], tuple[str, pd.DataFrame]] = {}
 _time_axes: collections.OrderedDict[tuple[Any, ...], np.ndarray] = collections.OrderedDict()
+OPENED_GROUPS = 64
+"""The most opened groups (lazy: their metadata and time index, no values) kept between opens."""
+_groups: collections.OrderedDict[tuple[Any, ...], tuple[xr.Dataset, Any]] = collections.OrderedDict()
 
 
 def clear_caches() -> None:
@@ -45,6 +48,7 @@ def clear_caches() -> None:
         _repositories.clear()
         _catalogs.clear()
         _time_axes.clear()
+        _groups.clear()
 
 
 def _cached_axis(key: tuple[Any, ...]) -> np.ndarray | None:
@@ -202,18 +206,10 @@ def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dat
     from the group's :data:`~heliohub.store.layout.TIME_INDEX`) are read, and the dataset is cut to their records
     (lazily: nothing else is read). Also returns the main time axis's coverage when the index gives it (None: take
     it from the axis)."""
-    ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
-                                       create_default_indexes=False))
+    ds, bounds = _opened_group(session, identity, dataset_id, chunks)
     times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
     axes = {name for name in times if ds[name].dims == (name,)}
     main = min(axes, key=lambda d: (d != "time", d), default=None)
-    bounds = None
-    if main is not None:
-        chunk = ds[main].encoding.get("chunks", (None,))[0]
-        bounds = time_index.read_bounds(zarr.open_group(session.store, mode="r"), main, ds.sizes[main], chunk) \
-            if not legacy.is_legacy(ds.attrs) else legacy.bounds(ds.attrs, main, ds.sizes[main], chunk)
-    for name in legacy.ATTRIBUTES:
-        ds.attrs.pop(name, None)
     coverage = (np.datetime64(int(bounds[0][0]), "ns"), np.datetime64(int(bounds[1][-1]), "ns")) if bounds else None
     cut = None
     if bounds and (start is not None or end is not None) and \
@@ -247,6 +243,37 @@ def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dat
         if dim in ds.coords and dim not in ds.xindexes:
             ds = ds.set_xindex(dim)
     return ds, coverage
+
+
+def _opened_group(session: icechunk.Session, identity: tuple[str, ...] | None, dataset_id: str,
+                  chunks: Any) -> tuple[xr.Dataset, Any]:
+    """The group opened lazily as xarray opens it (times as stored), and its main time axis's index (each chunk's
+    first and last time, or None): kept per snapshot of the store of that ``identity`` (None: not kept), so a warm
+    open reads nothing but what its range needs. A shallow copy is handed out: attributes set on it stay its own."""
+    key = (identity, dataset_id, session.snapshot_id, repr(chunks))
+    with _lock:
+        kept = _groups.get(key) if identity is not None else None
+        if kept is not None:
+            _groups.move_to_end(key)
+    if kept is None:
+        ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
+                                           create_default_indexes=False))
+        axes = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS and v.dims == (name,)]
+        main = min(axes, key=lambda d: (d != "time", d), default=None)
+        bounds = None
+        if main is not None:
+            chunk = ds[main].encoding.get("chunks", (None,))[0]
+            bounds = time_index.read_bounds(zarr.open_group(session.store, mode="r"), main, ds.sizes[main], chunk) \
+                if not legacy.is_legacy(ds.attrs) else legacy.bounds(ds.attrs, main, ds.sizes[main], chunk)
+        for name in legacy.ATTRIBUTES:
+            ds.attrs.pop(name, None)
+        kept = ds, bounds
+        if identity is not None:
+            with _lock:
+                _groups[key] = kept
+                while len(_groups) > OPENED_GROUPS:
+                    _groups.popitem(last=False)
+    return kept[0].copy(deep=False), kept[1]
 
 
 class _ObjectText(xr.backends.BackendArray):
