@@ -193,7 +193,7 @@ def test_caches_are_kept_per_store_identity_and_bounded(tmp_path, monkeypatch):
     for spacecraft in (1, 2, 3, 4):
         opened = heliohub.open_dataset(f"C{spacecraft}_CP_FGM_SPIN", archive=tmp_path / "store")
         opened.attrs["title"] = "changed by the caller"
-        opened["B_mag__C{}_CP_FGM_SPIN".format(spacecraft)].attrs["units"] = "changed"
+        opened[f"B_mag__C{spacecraft}_CP_FGM_SPIN"].attrs["units"] = "changed"
     assert [key[1] for key in access._groups] == ["C3_CP_FGM_SPIN", "C4_CP_FGM_SPIN"]
     again = heliohub.open_dataset("C4_CP_FGM_SPIN", archive=tmp_path / "store")
     assert again.attrs["title"] != "changed by the caller" and again["B_mag__C4_CP_FGM_SPIN"].attrs["units"] == "nT"
