@@ -207,9 +207,7 @@ def _open_range(session: icechunk.Session, identity: tuple[str, ...] | None, dat
     (lazily: nothing else is read). Also returns the main time axis's coverage when the index gives it (None: take
     it from the axis)."""
     ds, bounds = _opened_group(session, identity, dataset_id, chunks)
-    times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
-    axes = {name for name in times if ds[name].dims == (name,)}
-    main = min(axes, key=lambda d: (d != "time", d), default=None)
+    times, axes, main = _stored_times(ds)
     coverage = (np.datetime64(int(bounds[0][0]), "ns"), np.datetime64(int(bounds[1][-1]), "ns")) if bounds else None
     cut = None
     if bounds and (start is not None or end is not None) and \
@@ -258,8 +256,7 @@ def _opened_group(session: icechunk.Session, identity: tuple[str, ...] | None, d
     if kept is None:
         ds = _in_source_order(xr.open_zarr(session.store, consolidated=False, chunks=chunks, decode_times=False,
                                            create_default_indexes=False))
-        axes = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS and v.dims == (name,)]
-        main = min(axes, key=lambda d: (d != "time", d), default=None)
+        main = _stored_times(ds)[2]
         bounds = None
         if main is not None:
             chunk = ds[main].encoding.get("chunks", (None,))[0]
@@ -274,6 +271,13 @@ def _opened_group(session: icechunk.Session, identity: tuple[str, ...] | None, d
                 while len(_groups) > OPENED_GROUPS:
                     _groups.popitem(last=False)
     return kept[0].copy(deep=False), kept[1]
+
+
+def _stored_times(ds: xr.Dataset) -> tuple[list[str], set[str], str | None]:
+    """The group's time variables (as stored), those that are time axes, and its main time axis."""
+    times = [name for name, v in ds.variables.items() if v.attrs.get("units") == TIME_UNITS]
+    axes = {name for name in times if ds[name].dims == (name,)}
+    return times, axes, min(axes, key=lambda d: (d != "time", d), default=None)
 
 
 class _ObjectText(xr.backends.BackendArray):
