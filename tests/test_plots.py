@@ -18,6 +18,7 @@ import zarr
 
 import heliohub
 from heliohub.plots.figures import quicklook_redrawer
+from heliohub.solar import frame_to_map
 from heliohub.store.catalog import read_catalog
 from heliohub.store.location import BRANCH, StoreLocation
 from heliohub.up import demo
@@ -26,6 +27,8 @@ from .conftest import CEF_HEADERS, real_file
 from .store_helpers import ROOT
 
 ARTIFACTS = ROOT / "test-artifacts" / "plots"
+GALLERY = ROOT / "docs" / "gallery"
+IMAGES = ["SOHO_EIT_195", "SOHO_EIT_171", "SOHO_LASCO_C2", "SOHO_MDI_CONTINUUM", "PROBA2_SWAP_174"]
 EMPTY_RANGE = ("2001-01-01", "2001-01-02")
 
 
@@ -47,20 +50,26 @@ def figure(store, dataset_ids, start=None, end=None):
 
 
 def test_every_dataset_draws_as_png_and_html_with_its_labels_units_and_range(store):
+    from heliohub.plots import gallery
+
     entries = read_catalog(StoreLocation.resolve(store))
     assert len(entries) >= 20
+    page = gallery.build(GALLERY, archive=store)  # docs/gallery: the PNGs `heliohub quicklook --out` writes
+    text = page.read_text()
     for dataset_id, entry in sorted(entries.items()):
+        assert f"| {dataset_id} |" in text or f"| [{dataset_id}](#" in text, dataset_id
+        if entry["start"]:
+            assert (GALLERY / f"{dataset_id}.png").read_bytes()[:4] == b"\x89PNG" and f"({dataset_id}.png)" in text
         start, end = (entry["start"], entry["end"]) if entry["start"] else EMPTY_RANGE
         html = heliohub.save_quicklook(dataset_id, start, end, ARTIFACTS / f"{dataset_id}.html", archive=store)
-        text = html.read_text()
-        assert dataset_id in text and not re.search(r"<script[^>]+src=[\"']https?://", text), dataset_id
+        text_html = html.read_text()
+        assert dataset_id in text_html and not re.search(r"<script[^>]+src=[\"']https?://", text_html), dataset_id
         fig = figure(store, dataset_id, start, end)  # what save_quicklook writes as PNG (tested below)
-        fig.savefig(ARTIFACTS / f"{dataset_id}.png", dpi=100, bbox_inches="tight")
         assert all(dataset_id in ax.get_title() for ax in fig.axes if ax.get_title()), dataset_id
         ds = heliohub.open_dataset(dataset_id, archive=store)
         images = "image" in ds.variables
         for ax in fig.axes:
-            if ax.get_xlabel() == "Time (UTC)":
+            if ax.get_xlabel().startswith("Time (UTC)"):
                 low, high = ax.get_xlim()
                 expected = mdates.date2num(pd.Timestamp(start)), mdates.date2num(pd.Timestamp(end))
                 assert low == pytest.approx(expected[0], abs=1e-6) and high == pytest.approx(expected[1], abs=1e-6), \
@@ -78,11 +87,129 @@ def test_vectors_show_the_archives_component_labels_and_magnitude(store):
     fig = figure(store, "C1_CP_FGM_SPIN")
     first = fig.axes[0]
     label = b.attrs["LABLAXIS"]
-    assert first.get_ylabel() == f"{label} ({b.attrs['units']})"
+    assert b.attrs["COORDINATE_SYSTEM"].startswith("GSE>")  # the archive's frame, named on the axis
+    assert first.get_ylabel() == f"{label} GSE ({b.attrs['units']})"
     components = [str(v) for v in ds["B_vec_xyz_gse__C1_CP_FGM_SPIN_LABEL_1"].values]
     assert [t.get_text() for t in first.get_legend().get_texts()] == [*components, f"|{label}|"]
-    magnitude = first.get_lines()[3].get_ydata()
-    assert np.nanmax(magnitude) == pytest.approx(float(np.sqrt((b.values.astype("float64") ** 2).sum(1)).max()))
+    magnitude = first.get_lines()[3]
+    assert magnitude.get_color() == "black" and first.get_yscale() == "linear"
+    assert np.nanmax(magnitude.get_ydata()) == pytest.approx(
+        float(np.sqrt((b.values.astype("float64") ** 2).sum(1)).max()))
+
+
+def test_the_spacecraft_position_is_written_under_the_time_axis(store):
+    from bokeh.models import CustomJSTickFormatter
+
+    ds = heliohub.open_dataset("C1_CP_FGM_SPIN", archive=store)
+    position = ds["sc_pos_xyz_gse__C1_CP_FGM_SPIN"]
+    assert position.attrs["units"] == "km"
+    fig = figure(store, "C1_CP_FGM_SPIN")
+    bottom = fig.axes[-1]
+    assert "position (Earth radii): X GSE, Y GSE, Z GSE" in bottom.get_xlabel()
+    assert not any(position.name in line.get_label() for ax in fig.axes for line in ax.get_lines())  # not a panel
+    fig.canvas.draw()
+    ticks = [(x, t.get_text().split("\n")) for x, t in zip(bottom.get_xticks(), bottom.get_xticklabels(), strict=True)
+             if t.get_text()]
+    assert len(ticks) >= 3
+    times = ds.time.values.astype("int64")
+    for x, (_, *rows) in ticks:
+        when = (np.datetime64(mdates.num2date(x).replace(tzinfo=None), "ns")).astype("int64")
+        expected = [np.interp(when, times, position.values[:, i].astype("float64")) / 6371.2 for i in range(3)]
+        assert [float(r) for r in rows] == pytest.approx(expected, abs=0.051)
+    # in the notebook and the HTML file: the same rows, interpolated by the browser as the user zooms
+    import holoviews as hv
+
+    plot = hv.render(heliohub.quicklook("C1_CP_FGM_SPIN", archive=store), backend="bokeh")
+    formatters = [m for m in plot.references() if isinstance(m, CustomJSTickFormatter)]
+    assert len(formatters) == 1 and formatters[0].args["x"][0] == pytest.approx(
+        float(position.values[0, 0]) / 6371.2, abs=1e-3)
+
+
+def test_a_cluster_dataset_without_a_position_takes_its_spacecrafts_aux_position(tmp_path):
+    # no CSA AUX position file is in data/: C2's real FGM hour, ingested under C2_CP_AUX_POSGSE_1M, stands in for
+    # it (its sc_pos_xyz_gse is the position the AUX dataset gives); C2's ASPOC times carry no position
+    archive = tmp_path / "store"
+    fgm = real_file("cluster", "cdf", "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    heliohub.ingest([str(fgm)], archive, dataset_id="C2_CP_AUX_POSGSE_1M", progress=False)
+    heliohub.ingest([str(real_file("cluster", "cef", "C2_CP_ASP_ACTIVE__20010101_000000_20100101_000000_V081030.cef"))],
+                    archive, include_paths=[str(p) for p in CEF_HEADERS], progress=False)
+    layout = heliohub.quicklook("C2_CP_ASP_ACTIVE", "2001-06-11T20:00", "2001-06-11T21:00", archive=archive)
+    from heliohub.plots.render import matplotlib_figure
+
+    bottom = matplotlib_figure(layout).axes[-1]
+    assert "C2_CP_AUX_POSGSE_1M position (Earth radii): X GSE, Y GSE, Z GSE" in bottom.get_xlabel()
+    position = heliohub.read_file(fgm)["sc_pos_xyz_gse__C2_CP_FGM_SPIN"].values.astype("float64") / 6371.2
+    bottom.figure.canvas.draw()
+    rows = [t.get_text().split("\n")[1:] for t in bottom.get_xticklabels() if t.get_text()]
+    x_values = [float(r[0]) for r in rows if r and r[0]]
+    assert x_values and all(position[:, 0].min() - 0.05 <= x <= position[:, 0].max() + 0.05 for x in x_values)
+
+
+@pytest.mark.parametrize("dataset_id", IMAGES)
+def test_image_frames_are_drawn_as_sunpy_draws_them(store, dataset_id):
+    """Colormap, normalisation and axes against ``Map.plot()`` of the same frame (after the quicklook's north-up
+    rotation and block averaging, which are sunpy's own ``rotate`` and ``superpixel``)."""
+    import matplotlib.pyplot as plt
+
+    from heliohub.plots.images import map_of, quiet_sunpy
+    from heliohub.plots.render import IMAGE_PIXELS
+
+    ds = heliohub.open_dataset(dataset_id, archive=store)
+    fig = figure(store, dataset_id)
+    (ax,) = [a for a in fig.axes if a.images]
+    ours = ax.images[0]
+    with quiet_sunpy():
+        smap = map_of(ds, "image", 0, IMAGE_PIXELS)
+        theirs = smap.plot(axes=plt.figure().add_subplot(projection=smap))
+        unchanged = frame_to_map(ds, 0)
+    if max(unchanged.data.shape) <= IMAGE_PIXELS and dataset_id != "SOHO_LASCO_C2":
+        assert np.array_equal(smap.data, unchanged.data, equal_nan=True)  # the very frame sunpy reads
+    assert ours.get_cmap().name == theirs.get_cmap().name == unchanged.cmap.name
+    valid = np.isfinite(np.ma.filled(theirs.get_array(), np.nan))
+    assert valid.mean() > 0.7
+    drawn = ours.to_rgba(ours.get_array())
+    drawn = drawn if ours.origin == theirs.origin else drawn[::-1]
+    assert np.abs(drawn[valid] - theirs.to_rgba(theirs.get_array())[valid]).max() <= 1 / 255
+    assert ax.get_xlabel() == "Helioprojective Longitude (Solar-X) (arcsec)"
+    assert ax.get_ylabel() == "Helioprojective Latitude (Solar-Y) (arcsec)"
+    assert theirs.axes.coords[0].get_format_unit() == theirs.axes.coords[1].get_format_unit() == "arcsec"
+    corners = [smap.bottom_left_coord, smap.top_right_coord]
+    assert ax.get_xlim() == pytest.approx([c.Tx.to_value("arcsec") for c in corners], rel=1e-6)
+    assert ax.get_ylim() == pytest.approx([c.Ty.to_value("arcsec") for c in corners], rel=1e-6)
+    title = ax.get_title()
+    assert title.startswith(dataset_id) and str(unchanged.date.isot)[:19].replace("T", " ") in title
+    if unchanged.wavelength is not None:
+        assert f"{unchanged.wavelength.to_value('angstrom'):g} Å" in title
+    colorbar = fig.axes[fig.axes.index(ax) + 1]
+    assert ds["image"].attrs["units"] in colorbar.get_ylabel()
+    plt.close("all")
+
+
+def test_coronagraph_frames_mark_the_solar_disc_and_the_occulter(store):
+    from heliohub.plots.images import OCCULTER_RSUN, quiet_sunpy
+
+    with quiet_sunpy():  # the file does not say the observer or the solar radius: sunpy assumes Earth's
+        smap = frame_to_map(heliohub.open_dataset("SOHO_LASCO_C2", archive=store), 0)
+        rsun = smap.rsun_obs.to_value("arcsec")
+    assert smap.detector == "C2"
+    fig = figure(store, "SOHO_LASCO_C2")
+    (ax,) = [a for a in fig.axes if a.images]
+    radii = sorted(float(np.hypot(*line.get_data()).mean()) for line in ax.get_lines())
+    assert radii == pytest.approx([rsun, OCCULTER_RSUN["C2"] * rsun], rel=1e-3)
+    assert "solar disc" in ax.get_title() and "occulter" in ax.get_title()
+    eit = figure(store, "SOHO_EIT_195")
+    assert not [line for a in eit.axes for line in a.get_lines()]  # not on a disc imager
+
+
+def test_light_curves_name_lyras_channels_on_a_log_axis_when_they_span_decades(store):
+    ds = heliohub.open_dataset("PROBA2_LYRA_LEV2", archive=store)
+    values = np.concatenate([ds[f"CHANNEL{i}"].values for i in range(1, 5)])
+    assert np.nanmin(values) > 0 and np.nanmax(values) / np.nanmin(values) > 100
+    (ax,) = figure(store, "PROBA2_LYRA_LEV2").axes
+    assert ax.get_yscale() == "log"
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "Lyman alpha (120-123 nm)", "Herzberg cont. (190-222 nm)", "Al filter (17-80 nm + <5 nm)",
+        "Zr filter (6-20 nm + <2 nm)"]
 
 
 def test_spectra_are_spectrograms_with_the_archives_axes_and_log_scales(store):

@@ -21,6 +21,7 @@ from ..store.access import TimeLike, cached_catalog, coverage, not_found, open_d
 from ..store.location import StoreLocation
 from . import pregenerated
 from .panels import MAX_PANELS, panels_for
+from .positions import Track, aux_position_id, track_of, with_track
 from .render import element, save, style
 
 
@@ -54,15 +55,35 @@ def _range(ids: list[str], store: StoreLocation, start: TimeLike, end: TimeLike)
 
 
 def quicklook_figure(datasets: list[tuple[str, xr.Dataset | None]], start: Any, end: Any,
-                     max_panels: int = MAX_PANELS) -> tuple[hv.Layout, int]:
+                     max_panels: int = MAX_PANELS, track: Track | None = None) -> tuple[hv.Layout, int]:
     """The stacked panels of datasets already opened over ``start`` to ``end`` (None: no records there), and how
-    many panels there are."""
+    many panels there are. The spacecraft's position (``track``, else the first a dataset carries) is written
+    under the bottom panel's time axis."""
     start, end = np.datetime64(pd.Timestamp(start), "ns"), np.datetime64(pd.Timestamp(end), "ns")
     elements = []
     for dataset_id, ds in datasets:
         panels = panels_for(dataset_id, ds, max_panels) if ds is not None else panels_for(dataset_id, xr.Dataset())
         elements += [element(panel, index, ds, start, end) for index, panel in enumerate(panels)]
+    track = track or next(filter(None, (track_of(dataset_id, ds) for dataset_id, ds in datasets)), None)
+    if track is not None and elements and not isinstance(elements[-1], hv.HoloMap):
+        elements[-1] = with_track(elements[-1], track)
     return style(style(hv.Layout(elements).cols(1), "bokeh"), "matplotlib"), len(elements)
+
+
+def _aux_track(opened: list[tuple[str, xr.Dataset | None]], store: StoreLocation, start: np.datetime64,
+               end: np.datetime64) -> Track | None:
+    """The position from a Cluster spacecraft's AUX dataset, for datasets that carry none themselves."""
+    if any(track_of(dataset_id, ds) for dataset_id, ds in opened):
+        return None
+    known = set(cached_catalog(store)["dataset_id"])
+    for dataset_id, _ in opened:
+        aux = aux_position_id(dataset_id)
+        if aux in known and aux != dataset_id:
+            try:
+                return track_of(aux, open_dataset(aux, start, end, archive=store))
+            except TimeRangeError:
+                continue
+    return None
 
 
 def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: TimeLike = None, *,
@@ -70,8 +91,10 @@ def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: Tim
     """A quicklook of one or more datasets over a time range, as a holoviews layout.
 
     Each dataset's key variables are chosen from its metadata: vectors as labelled components and magnitude,
-    spectra as spectrograms (log scales where the archive says so), images as frames with a time slider, light
-    curves as lines; fill values are gaps. Several IDs (wildcards allowed: ``"C?_CP_FGM_SPIN"``) stack on one
+    spectra as spectrograms (log scales where the archive says so), images as frames with a time slider drawn as
+    sunpy draws them, light curves as lines (on a log axis when they span decades); fill values are gaps. The
+    spacecraft's position, where the dataset or its AUX dataset gives it, is written under the time axis. Several
+    IDs (wildcards allowed: ``"C?_CP_FGM_SPIN"``) stack on one
     linked time axis. A long range is reduced on the server side to the figure's width (minimum and maximum per
     pixel), so a year of 4 s data draws as fast as an hour. ``start``/``end`` default to the datasets' coverage.
     ``max_panels`` per dataset: up to four for one dataset, its key panel only for each of several.
@@ -85,7 +108,8 @@ def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: Tim
             opened.append((dataset_id, open_dataset(dataset_id, first, last, archive=store)))
         except TimeRangeError:
             opened.append((dataset_id, None))
-    figure, _ = quicklook_figure(opened, first, last, max_panels or (MAX_PANELS if len(ids) == 1 else 1))
+    figure, _ = quicklook_figure(opened, first, last, max_panels or (MAX_PANELS if len(ids) == 1 else 1),
+                                 _aux_track(opened, store, first, last))
     return figure
 
 

@@ -4,8 +4,13 @@
 * vectors (a record axis and one of 2 to 4 components): the labelled components and their magnitude;
 * spectra (a record axis and 5 or more bins): a spectrogram over the bins' coordinate, log scales where the
   archive says (``SCALETYP``) or the values span decades;
-* scalars: lines, those of one unit in one panel (LYRA's four channels);
+* scalars: lines, those of one unit in one panel (LYRA's four channels), on a log axis where the values span
+  decades (decided when they are read: :mod:`heliohub.plots.render`);
 * a dataset with records but nothing numeric to draw (event lists, time ranges): its record times.
+
+Vector axes name the archive's frame (``COORDINATE_SYSTEM``: GSE, GSM, ...). The spacecraft's position (a vector in
+km or Earth radii named as a position) is not a panel but extra tick labels under the time axis, as on the CSA's
+summary plots (:func:`position_of`), unless it is all the dataset holds.
 
 Support data (ISTP ``VAR_TYPE``, CEF ``PARAMETER_TYPE``) and quality flags are left out; so are variables of more
 than two dimensions besides images.
@@ -110,9 +115,12 @@ def panels_for(dataset_id: str, ds: xr.Dataset, max_panels: int = MAX_PANELS) ->
             group = scalars.setdefault(units, Panel("lines", dataset_id, label=label, units=units))
             group.variables.append(name)
             group.components.append(label)
-            group.label = ", ".join(group.components)
+            many = len(group.components) > 2  # their names are in the legend
+            group.label = f"{len(group.components)} variables" if many else ", ".join(group.components)
         elif variable.ndim == 2 and 2 <= variable.shape[1] <= 4:
-            vectors.append(Panel("lines", dataset_id, [name], label, units,
+            frame = frame_of(variable)
+            axis_label = label if not frame or frame.lower() in label.lower() else f"{label} {frame}"
+            vectors.append(Panel("lines", dataset_id, [name], axis_label, units,
                                  [*component_labels(ds, variable), f"|{label}|"], magnitude=True))
         elif variable.ndim == 2 and variable.shape[1] >= 5:
             dim = variable.dims[1]
@@ -121,11 +129,14 @@ def panels_for(dataset_id: str, ds: xr.Dataset, max_panels: int = MAX_PANELS) ->
             spectra.append(Panel(
                 "spectrogram", dataset_id, [name], label, units, bins=bins,
                 bins_label=(f"{label_of(ds[bins])} [{units_of(ds[bins])}]" if bins else dim),
-                log_bins=bool(positive_bins and (_log_scale(ds[bins]) or _spans_decades(ds[bins].values))),
+                log_bins=bool(positive_bins and (_log_scale(ds[bins]) or spans_decades(ds[bins].values))),
                 log_values=_log_scale(variable)))
     panels = sorted([*vectors, *scalars.values(), *spectra], key=lambda p: _is_position(ds, p))
     if not panels:
         return [Panel("events", dataset_id, label="records")]
+    position = position_of(ds)
+    if position is not None and len(panels) > 1:  # drawn as tick labels under the time axis instead
+        panels = [p for p in panels if p.variables != [position]]
     return panels[:max_panels]
 
 
@@ -134,7 +145,26 @@ def _is_position(ds: xr.Dataset, panel: Panel) -> bool:
     return any("pos" in name.lower() for name in panel.variables) or panel.units.lower() in ("km", "re", "au")
 
 
-def _spans_decades(values: np.ndarray) -> bool:
+def frame_of(variable: xr.DataArray) -> str:
+    """The name of the frame a vector is given in (``GSE`` of the CSA's ``GSE>Geocentric Solar Ecliptic``)."""
+    return _attr(variable, "COORDINATE_SYSTEM", "REFERENCE_FRAME").split(">")[0].strip()
+
+
+def position_of(ds: xr.Dataset) -> str | None:
+    """The variable holding the spacecraft's position: three components in km or Earth radii, named as a position
+    (Cluster's ``sc_pos_xyz_gse``, the CSA AUX datasets' ``sc_r_xyz_gse``)."""
+    axes = record_dims(ds)
+    for name, variable in ds.data_vars.items():
+        lowered = str(name).lower()
+        if (axes and variable.dims[:1] == (axes[0],) and variable.ndim == 2 and variable.shape[1] == 3
+                and variable.dtype.kind in "fiu" and ("pos" in lowered or lowered.startswith("sc_r_"))
+                and units_of(variable).lower() in ("km", "re", "r_e")):
+            return str(name)
+    return None
+
+
+def spans_decades(values: np.ndarray) -> bool:
+    """Whether the values are all positive and span two decades or more (then they are drawn on a log axis)."""
     finite = np.asarray(values, dtype="float64")
-    finite = finite[np.isfinite(finite) & (finite > 0)]
-    return bool(finite.size > 1 and finite.max() / finite.min() >= 100)
+    finite = finite[np.isfinite(finite)]
+    return bool(finite.size > 1 and finite.min() > 0 and finite.max() / finite.min() >= 100)

@@ -17,7 +17,7 @@ import holoviews.plotting.mpl
 import numpy as np
 import xarray as xr
 
-from .panels import Panel
+from .panels import Panel, spans_decades
 from .reduce import column_means, envelope
 
 WIDTH = 1000
@@ -26,6 +26,8 @@ MAX_FRAMES = 24
 STATIC_FRAMES = 4
 IMAGE_PIXELS = 512
 TIME = hv.Dimension("time", label="Time (UTC)")
+COLOURS = ["#1f77b4", "#2ca02c", "#d62728", "#9467bd", "#ff7f0e", "#8c564b"]
+"""Lines in a panel: blue, green, red for x, y, z (then more); a vector's magnitude is black."""
 LAYOUT = {"sublabel_format": "", "fig_inches": 12, "vspace": 0.35, "hspace": 0.3}
 """A matplotlib layout: no panel letters, 12 inches wide."""
 
@@ -63,9 +65,18 @@ def element(panel: Panel, index: int, ds: xr.Dataset | None, start: np.datetime6
     vdim = _value(panel, index)
     # one line needs no legend (and holoviews' matplotlib backend misdraws a curve labelled as its value axis)
     labels = panel.components if len(panel.components) > 1 else [""]
-    curves = [hv.Curve((reduced_times, reduced[:, i]), kdims=[TIME], vdims=[vdim], label=label)
-              for i, label in enumerate(labels)]
-    return _titled(hv.Overlay(curves), title).redim.range(**{TIME.name: (start, end)})
+    colours = [COLOURS[i % len(COLOURS)] for i in range(len(labels))]
+    if panel.magnitude:
+        colours[-1] = "black"
+    curves = [_coloured(hv.Curve((reduced_times, reduced[:, i]), kdims=[TIME], vdims=[vdim], label=label), colour)
+              for i, (label, colour) in enumerate(zip(labels, colours, strict=True))]
+    log = bool(spans_decades(reduced))
+    overlay = hv.Overlay(curves).opts(logy=log, backend="bokeh").opts(logy=log, backend="matplotlib")
+    return _titled(overlay, title).redim.range(**{TIME.name: (start, end)})
+
+
+def _coloured(curve: hv.Curve, colour: str) -> hv.Curve:
+    return curve.opts(color=colour, backend="bokeh").opts(color=colour, backend="matplotlib")
 
 
 def _floats(values: np.ndarray) -> np.ndarray:
@@ -107,26 +118,17 @@ def _edges(centres: np.ndarray, log: bool) -> np.ndarray:
 
 
 def _frames(panel: Panel, ds: xr.Dataset, times: np.ndarray) -> hv.HoloMap:
+    from .images import frame_of, image_element, look_of, map_of, quiet_sunpy
+
     (name,) = panel.variables
     picks = np.unique(np.linspace(0, len(times) - 1, min(len(times), MAX_FRAMES)).round().astype(int))
-    frames = {}
-    for i in picks:
-        frame = np.asarray(ds[name][i].values, dtype="float64")
-        step = max(1, int(np.ceil(max(frame.shape) / IMAGE_PIXELS)))
-        frame = frame[::step, ::step]
-        finite = frame[np.isfinite(frame)]
-        positive = finite[finite > 0]
-        log = positive.size > 0.5 * max(finite.size, 1) and np.percentile(positive, 99.5) > 100 * np.percentile(
-            positive, 1)
-        shown = np.where(frame > 0, frame, np.nan) if log else frame
-        low, high = np.nanpercentile(shown, [1, 99.5]) if np.isfinite(shown).any() else (0, 1)
-        image = hv.Image(np.flipud(shown), bounds=(0, 0, frame.shape[1] * step, frame.shape[0] * step),
-                         kdims=["x", "y"], vdims=[hv.Dimension(name, label=panel.label, unit=panel.units or None)])
-        look = {"logz": bool(log), "clim": (float(low), float(high)), "cmap": "gray", "colorbar": True}
-        frames[str(np.datetime_as_string(times[i], unit="s"))] = image.opts(**look, backend="bokeh").opts(
-            **look, backend="matplotlib")
-    return _titled(hv.HoloMap(frames, kdims=[hv.Dimension("frame", label="Time (UTC)")], label=panel.dataset_id),
-                   panel.dataset_id)
+    with quiet_sunpy():
+        maps = [map_of(ds, name, int(i), IMAGE_PIXELS) for i in picks]
+        look = look_of(maps)
+        frames = {str(np.datetime_as_string(times[i], unit="s")): image_element(
+            frame_of(panel.dataset_id, smap, look), look, panel.label, panel.units)
+            for i, smap in zip(picks, maps, strict=True)}
+    return hv.HoloMap(frames, kdims=[hv.Dimension("frame", label="Time (UTC)")], label=panel.dataset_id)
 
 
 def _note(panel: Panel, index: int, text: str, start: np.datetime64, end: np.datetime64) -> Any:
@@ -149,7 +151,8 @@ def style(obj: Any, backend: str) -> Any:
             "QuadMesh": {"width": WIDTH, "height": 260, "tools": ["hover"]},
             "Spikes": {"width": WIDTH, "height": 140, "yaxis": None},
             "Text": {"width": WIDTH, "height": 120, "yaxis": None},
-            "Image": {"width": 420, "height": 400, "data_aspect": 1, "tools": ["hover"]},
+            "Image": {"tools": ["hover"]},  # sized by images.image_element
+            "Overlay.Frame": {"width": None, "height": None, "show_legend": False},
         }
     else:
         import matplotlib.dates as mdates
@@ -162,6 +165,7 @@ def style(obj: Any, backend: str) -> Any:
             "Spikes": {"aspect": 9, "yaxis": None, "xformatter": dates},
             "Text": {"aspect": 9, "yaxis": None, "xformatter": dates},
             "Image": {"aspect": "equal"},
+            "Overlay.Frame": {"aspect": "equal", "show_legend": False},
             "Layout": LAYOUT,
         }
     return obj.opts(options, backend=backend)
@@ -172,7 +176,7 @@ def static(obj: Any) -> Any:
     if isinstance(obj, hv.HoloMap):
         keys = list(obj.keys())
         picks = sorted({keys[round(i)] for i in np.linspace(0, len(keys) - 1, min(len(keys), STATIC_FRAMES))})
-        return hv.Layout([_titled(obj[k], f"{obj.label} {k}") for k in picks]).cols(STATIC_FRAMES)
+        return hv.Layout([obj[k] for k in picks]).cols(STATIC_FRAMES)
     if isinstance(obj, hv.Layout):
         parts = [static(item) for item in obj]
         flat = []

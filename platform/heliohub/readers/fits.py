@@ -190,6 +190,10 @@ def _observable(header: fits.Header) -> str | None:
 # The instruments sunpy's map and timeseries sources recognise (their ``is_datasource_for``), by the keywords they
 # look at, and the observatory each is on (which some files do not name).
 _EIT_TELESCOPE = "Extreme-ultraviolet Imaging Telescope (EIT)"
+LYRA_CHANNELS = {"CHANNEL1": "Lyman alpha (120-123 nm)", "CHANNEL2": "Herzberg cont. (190-222 nm)",
+                 "CHANNEL3": "Al filter (17-80 nm + <5 nm)", "CHANNEL4": "Zr filter (6-20 nm + <2 nm)"}
+"""LYRA's four channels by the names and passbands sunpy's ``LYRALightCurve`` gives them (sunpy/timeseries/sources/
+lyra.py, after Dominique et al. 2013, Solar Physics 286, 21); the files name them CHANNEL1 to CHANNEL4 only."""
 _OBSERVATORIES = {"EIT": "SOHO", "LASCO": "SOHO", "MDI": "SOHO", "SWAP": "PROBA2", "LYRA": "PROBA2"}
 
 
@@ -318,6 +322,8 @@ def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) 
             attrs["units"] = str(unit_text).strip()
         elif name.upper().startswith("CHANNEL") and instrument_of(header)[1] == "LYRA":
             attrs["units"] = "W m-2"  # LYRA's irradiance unit; its level 2 tables do not say it
+        if instrument_of(header)[1] == "LYRA" and name.upper() in LYRA_CHANNELS:
+            attrs["long_name"] = LYRA_CHANNELS[name.upper()]
         variables[name] = xr.Variable(("time",), column, attrs)
     dataset_id = fits_dataset_id(header, table=True)
     attrs = _header_attrs(header)
