@@ -2,9 +2,10 @@
 
 ``open_dataset``, ``search``, ``describe`` and ``file_table`` read the archive store; ``read_file`` reads an archive
 file; ``ingest`` fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and
-``inventory`` plot the store. Each is imported on first use: ``import heliohub`` costs what its errors module costs,
-a notebook that only opens datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that
-only reads files does not pay for Icechunk.
+``inventory`` plot the store; ``open_constellation`` and ``multispacecraft`` analyse several spacecraft at once.
+Each is imported on first use: ``import heliohub`` costs what its errors module costs, a notebook that only opens
+datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that only reads files does not pay
+for Icechunk.
 """
 
 from __future__ import annotations
@@ -34,10 +35,13 @@ _LAZY = {"open_dataset": ".store.access", "search": ".store.access", "describe":
          "file_table": ".store.access",
          "read_file": ".readers", "ingest": ".store.ingest", "fetch": ".fetching", "frame_to_map": ".solar",
          "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
-         "save_quicklook": ".plots"}
+         "save_quicklook": ".plots", "open_constellation": ".analysis.constellation"}
+_MODULES = {"multispacecraft": ".analysis.multispacecraft"}
 
 
 def __getattr__(name: str) -> Any:
+    if name in _MODULES:
+        return import_module(_MODULES[name], __name__)
     if name in _LAZY:
         value = getattr(import_module(_LAZY[name], __name__), name)
         globals()[name] = value
@@ -68,6 +72,8 @@ __all__ = [
     "frame_to_map",
     "ingest",
     "inventory",
+    "multispacecraft",
+    "open_constellation",
     "open_dataset",
     "quicklook",
     "read_file",

@@ -17,11 +17,12 @@ import xarray as xr
 import zarr
 
 from ..errors import TimeRangeError
+from ..missions import aux_position_id
 from ..store.access import TimeLike, cached_catalog, coverage, not_found, open_dataset, open_group, timestamp
 from ..store.location import StoreLocation
 from . import pregenerated
 from .panels import MAX_PANELS, panels_for
-from .positions import Track, aux_position_id, track_of, with_track
+from .positions import Track, track_of, with_track
 from .render import element, save, style
 
 

@@ -10,7 +10,7 @@
 
 Vector axes name the archive's frame (``COORDINATE_SYSTEM``: GSE, GSM, ...). The spacecraft's position (a vector in
 km or Earth radii named as a position) is not a panel but extra tick labels under the time axis, as on the CSA's
-summary plots (:func:`position_of`), unless it is all the dataset holds.
+summary plots (:func:`heliohub.missions.position_of`), unless it is all the dataset holds.
 
 Support data (ISTP ``VAR_TYPE``, CEF ``PARAMETER_TYPE``) and quality flags are left out; so are variables of more
 than two dimensions besides images.
@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import xarray as xr
 
+from ..missions import position_of
 from ..store.layout import record_dims
 
 MAX_PANELS = 4
@@ -148,19 +149,6 @@ def _is_position(ds: xr.Dataset, panel: Panel) -> bool:
 def frame_of(variable: xr.DataArray) -> str:
     """The name of the frame a vector is given in (``GSE`` of the CSA's ``GSE>Geocentric Solar Ecliptic``)."""
     return _attr(variable, "COORDINATE_SYSTEM", "REFERENCE_FRAME").split(">")[0].strip()
-
-
-def position_of(ds: xr.Dataset) -> str | None:
-    """The variable holding the spacecraft's position: three components in km or Earth radii, named as a position
-    (Cluster's ``sc_pos_xyz_gse``, the CSA AUX datasets' ``sc_r_xyz_gse``)."""
-    axes = record_dims(ds)
-    for name, variable in ds.data_vars.items():
-        lowered = str(name).lower()
-        if (axes and variable.dims[:1] == (axes[0],) and variable.ndim == 2 and variable.shape[1] == 3
-                and variable.dtype.kind in "fiu" and ("pos" in lowered or lowered.startswith("sc_r_"))
-                and units_of(variable).lower() in ("km", "re", "r_e")):
-            return str(name)
-    return None
 
 
 def spans_decades(values: np.ndarray) -> bool:

@@ -8,23 +8,20 @@ without one, from that spacecraft's AUX position dataset when the store holds it
 from __future__ import annotations
 
 import logging
-import re
 from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 import xarray as xr
 
-from .panels import frame_of, position_of, units_of
+from ..missions import EARTH_RADIUS_KM, position_of
+from .panels import frame_of, units_of
 from .reduce import GAP_FACTOR
 
 log = logging.getLogger(__name__)
 
-EARTH_RADIUS_KM = 6371.2
-"""The Earth radius positions are divided by: the IGRF reference radius."""
 MAX_POINTS = 400
 """Points of the position kept for the labels (a position changes slowly: the labels are interpolated)."""
-_CLUSTER = re.compile(r"^(C[1-4])_")
 
 
 @dataclass
@@ -59,12 +56,6 @@ class Track:
         """The rows under one tick: each coordinate to 0.1 Earth radius (blank outside the track)."""
         xyz = self.at(np.array([when]))[0]
         return "\n".join("" if np.isnan(v) else f"{v:.1f}" for v in xyz)
-
-
-def aux_position_id(dataset_id: str) -> str | None:
-    """The CSA AUX dataset with the position of a Cluster dataset's spacecraft (``C1_...``: ``C1_CP_AUX_POSGSE_1M``)."""
-    found = _CLUSTER.match(dataset_id)
-    return f"{found.group(1)}_CP_AUX_POSGSE_1M" if found else None
 
 
 def track_of(dataset_id: str, ds: xr.Dataset | None) -> Track | None:
