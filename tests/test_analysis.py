@@ -3,13 +3,17 @@
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
+import pandas as pd
 import pytest
 
 import heliohub
 from heliohub.analysis import multispacecraft as ms
 
 from .conftest import CEF_HEADERS, real_file
+from .store_helpers import ROOT
 
 HOUR = ("2001-06-11T20:00", "2001-06-11T21:00")
 FGM = [f"C{n}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf" for n in (1, 2, 3, 4)]
@@ -128,3 +132,85 @@ def test_the_current_density_of_the_real_hour(store):
     assert 1000 < float(result["size"].mean()) < 2000  # km: 2a of the mid-2001 tetrahedron (1479 km when written)
     with pytest.raises(heliohub.HeliohubError, match="four spacecraft"):
         ms.current_density(ds.isel(spacecraft=[0, 1, 2]))
+
+
+def test_cross_calibration_draws_each_spacecraft_in_its_colour_and_the_differences(store):
+    from heliohub.plots import cross_calibration
+    from heliohub.plots.render import matplotlib_figure
+
+    layout = cross_calibration("C?_CP_FGM_SPIN", "B_mag", *HOUR, archive=store)
+    top, bottom = matplotlib_figure(layout).axes[:2]
+    assert [line.get_label() for line in top.get_lines()] == ["C1", "C2", "C3", "C4"]
+    assert [line.get_color() for line in top.get_lines()] == ["black", "red", "green", "blue"]
+    assert top.get_ylabel() == "B (nT)" and bottom.get_ylabel() == "B − mean (nT)"
+    ds = heliohub.open_constellation("C?_CP_FGM_SPIN", *HOUR, on="C1", archive=store)
+    b = ds["B_mag"].values.astype("float64")
+    c2 = bottom.get_lines()[1].get_ydata()  # under a figure's width, every point is drawn
+    assert np.allclose(c2, b[1] - np.nanmean(b, axis=0), equal_nan=True)
+    heliohub.save_figure(layout, ROOT / "test-artifacts" / "plots" / "cross-calibration-fgm.png")
+
+
+def _magnetosphere_intervals() -> pd.DataFrame:
+    """Intervals of the real C1 hour where |B| stays above 15 nT for 30 s or more (the spacecraft in the
+    magnetosphere, between magnetosheath intervals): an event list derived from the data, not made up."""
+    ds = heliohub.read_file(real_file("cluster", "cdf", FGM[0]))
+    high = ds["B_mag__C1_CP_FGM_SPIN"].values > 15
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], high.astype(int), [0]])))
+    times = ds["time"].values
+    rows = [(times[a], times[b - 1]) for a, b in zip(edges[::2], edges[1::2], strict=True)
+            if times[b - 1] - times[a] >= np.timedelta64(30, "s")]
+    return pd.DataFrame(rows, columns=["start", "end"])
+
+
+def test_event_lists_read_in_each_format_the_same(tmp_path):
+    from astropy.table import Table
+
+    from heliohub.analysis.events import read_events
+
+    events = _magnetosphere_intervals()
+    assert len(events) >= 2
+    iso = events.assign(start=events["start"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f"),
+                        end=events["end"].dt.strftime("%Y-%m-%dT%H:%M:%S.%f"))
+    (tmp_path / "events.csv").write_text(iso.assign(label="magnetosphere").to_csv(index=False))
+    (tmp_path / "events.txt").write_text("# Name: C1 magnetosphere;\n# Historic: derived from C1_CP_FGM_SPIN;\n"
+                                         + "".join(f"{a} {b}\n" for a, b in zip(iso["start"], iso["end"],
+                                                                                 strict=True)))
+    (tmp_path / "events.json").write_text(json.dumps({"result": [
+        {"event_starttime": a, "event_endtime": b, "event_type": "XX"} for a, b in zip(iso["start"], iso["end"],
+                                                                                      strict=True)]}))
+    Table({"TimeStart": list(iso["start"]), "TimeStop": list(iso["end"])}).write(tmp_path / "events.xml",
+                                                                                 format="votable")
+    for name in ("events.csv", "events.txt", "events.json", "events.xml"):
+        read = read_events(tmp_path / name)
+        assert read["start"].tolist() == events["start"].tolist(), name
+        assert read["end"].tolist() == events["end"].tolist(), name
+    assert read_events(tmp_path / "events.csv")["label"].tolist() == ["magnetosphere"] * len(events)
+    (tmp_path / "bad.csv").write_text("start,end\n2001-06-11T20:10,2001-06-11T20:00\n")
+    with pytest.raises(heliohub.HeliohubError, match=r"bad.csv: event 1 ends .* before it starts"):
+        read_events(tmp_path / "bad.csv")
+    with pytest.raises(heliohub.HeliohubError, match="cannot be read"):
+        read_events(tmp_path / "missing.csv")
+
+
+def test_events_select_from_a_dataset_and_map_on_a_dask_cluster(store):
+    from dask.distributed import Client, LocalCluster
+
+    from heliohub.analysis.events import map_events, select
+
+    events = _magnetosphere_intervals()
+    ds = heliohub.open_dataset("C3_CP_FGM_SPIN", *HOUR, archive=store)
+    pieces = select(ds, events)
+    assert [p["time"].values.min() >= a and p["time"].values.max() <= b
+            for p, (a, b) in zip(pieces, events.itertuples(index=False), strict=True)] == [True] * len(events)
+
+    def mean_b(piece):
+        return float(piece["B_mag__C3_CP_FGM_SPIN"].mean())
+
+    here = map_events(mean_b, "C3_CP_FGM_SPIN", events, archive=store)
+    assert here == pytest.approx([mean_b(p) for p in pieces])
+    assert min(here) > 12  # C3 saw the same magnetosphere intervals as C1
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=False, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert map_events(mean_b, "C3_CP_FGM_SPIN", events, client=client, archive=store) == pytest.approx(here)
+    outside = pd.DataFrame({"start": [pd.Timestamp("2001-06-12")], "end": [pd.Timestamp("2001-06-13")]})
+    assert map_events(mean_b, "C3_CP_FGM_SPIN", outside, archive=store) == [None]

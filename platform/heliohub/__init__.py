@@ -2,7 +2,9 @@
 
 ``open_dataset``, ``search``, ``describe`` and ``file_table`` read the archive store; ``read_file`` reads an archive
 file; ``ingest`` fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and
-``inventory`` plot the store; ``open_constellation`` and ``multispacecraft`` analyse several spacecraft at once.
+``inventory`` plot the store; ``open_constellation`` and ``multispacecraft`` analyse several spacecraft at once,
+``events`` selects event lists from datasets;
+``versions``, ``tag_release`` and ``cite`` pin and cite what a result was made from.
 Each is imported on first use: ``import heliohub`` costs what its errors module costs, a notebook that only opens
 datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that only reads files does not pay
 for Icechunk.
@@ -16,6 +18,7 @@ from typing import Any
 
 from .errors import (
     ArchiveError,
+    CaveatWarning,
     DatasetNotFoundError,
     FetchError,
     FileReadError,
@@ -35,8 +38,9 @@ _LAZY = {"open_dataset": ".store.access", "search": ".store.access", "describe":
          "file_table": ".store.access",
          "read_file": ".readers", "ingest": ".store.ingest", "fetch": ".fetching", "frame_to_map": ".solar",
          "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
-         "save_quicklook": ".plots", "open_constellation": ".analysis.constellation"}
-_MODULES = {"multispacecraft": ".analysis.multispacecraft"}
+         "save_quicklook": ".plots", "open_constellation": ".analysis.constellation",
+         "cite": ".analysis.citation", "versions": ".store.versions", "tag_release": ".store.versions"}
+_MODULES = {"multispacecraft": ".analysis.multispacecraft", "events": ".analysis.events"}
 
 
 def __getattr__(name: str) -> Any:
@@ -53,6 +57,7 @@ def __getattr__(name: str) -> Any:
 
 __all__ = [
     "ArchiveError",
+    "CaveatWarning",
     "DatasetNotFoundError",
     "FetchError",
     "FileReadError",
@@ -65,7 +70,9 @@ __all__ = [
     "TimeRangeError",
     "UnknownFormatError",
     "__version__",
+    "cite",
     "describe",
+    "events",
     "fetch",
     "file_table",
     "frame_header",
@@ -80,4 +87,6 @@ __all__ = [
     "save_figure",
     "save_quicklook",
     "search",
+    "tag_release",
+    "versions",
 ]

@@ -36,6 +36,9 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--batch-mb", type=_positive, metavar="MB",
                         help="write what has been read once the files' data in memory reach this many MiB, and go "
                         "on reading (default 512; memory use is a few times this, whatever the number of files)")
+    ingest.add_argument("--release", metavar="NAME",
+                        help="tag each dataset the ingest touched with this release name once all is written, so "
+                        "that open_dataset(ID, version=NAME) opens it as it is now")
     ingest.add_argument("--json", action="store_true", help="print a JSON summary (and no progress bars)")
     fetch = commands.add_parser(
         "fetch", help="fetch datasets from an ESA archive (CSA, SOAR, SOHO, PROBA2), optionally into the store",

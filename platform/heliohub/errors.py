@@ -92,3 +92,8 @@ class IngestError(HeliohubError):
 class FetchError(HeliohubError):
     """An archive could not be asked or did not deliver: the message names the archive URL, the dataset and the
     setting to check."""
+
+
+class CaveatWarning(HeliohubWarning):
+    """A dataset opened from the store carries caveats or quality flags (once per dataset and process; the caveats
+    are in ``ds.attrs["caveats"]`` and in ``heliohub.describe``)."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 import collections
 import difflib
 import threading
+import warnings
 from collections.abc import Iterable
 from datetime import date, datetime
 from typing import Any
@@ -20,10 +21,19 @@ import xarray as xr
 import zarr
 from xarray.core import indexing
 
-from ..errors import ArchiveError, DatasetNotFoundError, HeliohubError, StoreDamagedError, TimeRangeError
+from ..errors import (
+    ArchiveError,
+    CaveatWarning,
+    DatasetNotFoundError,
+    HeliohubError,
+    StoreDamagedError,
+    TimeRangeError,
+)
 from . import catalog, legacy, provenance, time_index
+from .caveats import caveats
 from .layout import TIME_UNITS, VARIABLE_ORDER, record_dims, time_bounds
 from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id
+from .versions import pinned_session
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
 
@@ -39,6 +49,8 @@ _time_axes: collections.OrderedDict[tuple[Any, ...], np.ndarray] = collections.O
 OPENED_GROUPS = 64
 """The most opened groups (lazy: their metadata and time index, no values) kept between opens."""
 _groups: collections.OrderedDict[tuple[Any, ...], tuple[xr.Dataset, Any]] = collections.OrderedDict()
+_cautioned: set[tuple[Any, ...]] = set()
+"""The (store, dataset) pairs whose caveats this process has warned of (once each)."""
 
 
 def clear_caches() -> None:
@@ -49,6 +61,7 @@ def clear_caches() -> None:
         _catalogs.clear()
         _time_axes.clear()
         _groups.clear()
+        _cautioned.clear()
 
 
 def _cached_axis(key: tuple[Any, ...]) -> np.ndarray | None:
@@ -151,6 +164,7 @@ def timestamp(value: TimeLike, what: str) -> np.datetime64 | None:
 
 def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
                  variables: Iterable[str] | str | None = None, chunks: Any = None,
+                 version: str | pd.Timestamp | None = None,
                  archive: str | StoreLocation | None = None) -> xr.Dataset:
     """A dataset of the archive store, by the archive's dataset ID, lazily.
 
@@ -168,11 +182,15 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
     chunks:
         As in ``xarray.open_dataset``: None for lazy numpy-backed variables, ``{}`` for dask arrays in the
         stored chunks, or a dict of chunk sizes.
+    version:
+        The dataset as it was: a release tag (``heliohub.tag_release``), an Icechunk snapshot ID, or a time (the
+        last ingest at or before it); the latest when omitted. ``heliohub.versions(ID)`` lists them. The opened
+        dataset's ``heliohub_snapshot`` attribute says which snapshot it is, for ``heliohub.cite``.
     archive:
         The archive store; ``HELIOHUB_ARCHIVE`` (set on the platform) when omitted.
     """
     store = StoreLocation.resolve(archive)
-    session = _dataset_session(store, dataset_id)
+    session = _dataset_session(store, dataset_id, version)
     try:
         ds, coverage = _open_range(session, store.identity, dataset_id, chunks, start, end)
     except (icechunk.IcechunkError, OSError) as error:  # the store did not answer, or refused
@@ -185,6 +203,17 @@ def open_dataset(dataset_id: str, start: TimeLike = None, end: TimeLike = None, 
             raise HeliohubError(f"{dataset_id} has no variable(s) {', '.join(missing)}; it has: "
                                 f"{', '.join(map(str, ds.data_vars))}")
         ds = ds[wanted]
+    ds.attrs["heliohub_snapshot"] = session.snapshot_id
+    found = caveats(ds.attrs, [str(n) for n in ds.variables])
+    if found:
+        ds.attrs["caveats"] = found
+        with _lock:
+            first_time = (store.identity, dataset_id) not in _cautioned
+            _cautioned.add((store.identity, dataset_id))
+        if first_time:
+            warnings.warn(CaveatWarning(
+                f"{dataset_id} has {len(found)} caveat(s) from its archive, e.g. {found[0][:160]!r}: all are in "
+                f"ds.attrs['caveats'] and heliohub.describe({dataset_id!r})"), stacklevel=2)
     return ds
 
 
@@ -413,6 +442,9 @@ class Description(dict):
             about = variable.get("description") or ""
             lines.append(f"    {variable['name']} {tuple(variable['shape'])}{units}: {about}")
         lines.append(f"  acknowledgement: {self.get('acknowledgement')}")
+        if self.get("caveats"):
+            lines.append("  caveats:")
+            lines += [f"    {caveat}" for caveat in self["caveats"]]
         if self.get("file_table") is not None:
             lines.append("  files:")
             lines += [f"    {line}" for line in self["file_table"].to_string(index=False).splitlines()]
@@ -437,19 +469,22 @@ def describe(dataset_id: str, *, files: bool = False, start: TimeLike = None, en
     if row is None:
         raise not_found(store, dataset_id)
     described = Description(row)
+    ds, _ = _opened_group(_dataset_session(store, dataset_id), store.identity, dataset_id, None)
+    described["caveats"] = caveats(ds.attrs, [str(n) for n in ds.variables])
     if files:
         described["file_table"] = file_table(dataset_id, start, end, archive=store)
     return described
 
 
 def file_table(dataset_id: str, start: TimeLike = None, end: TimeLike = None, *,
-          archive: str | StoreLocation | None = None) -> pd.DataFrame:
+               version: str | pd.Timestamp | None = None, archive: str | StoreLocation | None = None) -> pd.DataFrame:
     """The files a dataset came from, one row per file that went in, in the order they went in (name, version,
     size, SHA-256, records, first and last time, when it went in, ``ingested`` or ``replaced``, and whether it is
-    its delivery's ``current`` version); with ``start``/``end``, the files whose span overlaps that range."""
+    its delivery's ``current`` version); with ``start``/``end``, the files whose span overlaps that range; with
+    ``version``, as the dataset was then (see :func:`open_dataset`)."""
     store = StoreLocation.resolve(archive)
     first, last = timestamp(start, "start"), timestamp(end, "end")
-    root = _root(store, dataset_id)
+    root = _root(store, dataset_id, version)
     if legacy.is_legacy(root.attrs):
         entries = legacy.read_provenance(root.attrs, f"dataset {dataset_id}")
         frame = pd.DataFrame([{"file": e.file, "key": e.key, "version": e.version, "checksum": e.checksum,
@@ -483,21 +518,31 @@ def coverage(dataset_id: str, *,
     return [(np.datetime64(a, "ns"), np.datetime64(b, "ns")) for a, b in intervals]
 
 
-def _dataset_session(store: StoreLocation, dataset_id: str) -> icechunk.Session:
-    """A read-only session of the dataset's latest snapshot, or DatasetNotFoundError naming the closest IDs."""
+def _dataset_session(store: StoreLocation, dataset_id: str,
+                     version: str | pd.Timestamp | None = None) -> icechunk.Session:
+    """A read-only session of the dataset's latest snapshot (or of ``version``: see :func:`open_dataset`), or
+    DatasetNotFoundError naming the closest IDs."""
     try:
         check_dataset_id(dataset_id)
     except ArchiveError as error:
         raise DatasetNotFoundError(str(error)) from None
+    if version is not None:
+        repo = _repository(store, dataset_id)
+        if repo is None:
+            raise not_found(store, dataset_id)
+        try:
+            return pinned_session(repo, dataset_id, version)
+        except icechunk.IcechunkError as error:
+            raise store.error(f"cannot read {dataset_id!r} at version {version!r}", error) from None
     session = _session(store, dataset_id)
     if session is None:
         raise not_found(store, dataset_id)
     return session
 
 
-def _root(store: StoreLocation, dataset_id: str) -> zarr.Group:
-    """The dataset's group in the latest snapshot."""
-    session = _dataset_session(store, dataset_id)
+def _root(store: StoreLocation, dataset_id: str, version: str | pd.Timestamp | None = None) -> zarr.Group:
+    """The dataset's group in the latest snapshot (or at ``version``)."""
+    session = _dataset_session(store, dataset_id, version)
     try:
         return zarr.open_group(session.store, mode="r")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):

@@ -41,6 +41,7 @@ from .location import StoreLocation, check_dataset_id
 from .lock import write_transaction
 from .merge import Incompatible, after_the_end, check_compatible, merge_into, open_for_merge, stream_after, write_new
 from .provenance import FileEntry, newer, spans_of
+from .versions import tag_release
 
 log = logging.getLogger(__name__)
 WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
@@ -231,7 +232,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
            dataset_id: str | None = None, include_paths: list[str] | None = None,
            storage_options: dict[str, Any] | None = None, client: Any = None,
            progress: bool | None = None, on_commit: Callable[[str], None] | None = None,
-           before_commit: BeforeCommit | None = None, batch_bytes: int = BATCH_BYTES) -> IngestReport:
+           before_commit: BeforeCommit | None = None, batch_bytes: int = BATCH_BYTES,
+           release: str | None = None) -> IngestReport:
     """Ingest files, folders, globs or URLs into the archive store (see ``heliohub ingest --help``).
 
     Parameters
@@ -259,6 +261,10 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
         Called with each dataset's writable session, its ID and the time spans its new records fall in, before the
         commit: what it writes into the session is published with the records (``heliohub ingest --quicklooks``
         redraws the pre-generated quicklooks of those spans this way).
+    release:
+        Once all is written, tag each dataset the ingest touched with this release name (see
+        :func:`heliohub.store.versions.tag_release`), so that ``open_dataset(ID, version=release)`` opens it as it is
+        now.
     """
     started = time.perf_counter()
     store = StoreLocation.resolve(archive)
@@ -287,6 +293,8 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
         touched.update(by_dataset)
         del batch, by_dataset, item  # before the next batch is read
     report.datasets = sorted(touched)
+    if release is not None and touched:
+        tag_release(release, sorted(touched), archive=store)
     report.files.sort(key=lambda f: f.path)
     report.seconds = time.perf_counter() - started
     return report
@@ -512,6 +520,7 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print, before_commit: B
             report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
                             client=client, progress=False if args.json else None, before_commit=before_commit,
                             batch_bytes=args.batch_mb << 20 if args.batch_mb else BATCH_BYTES,
+                            release=getattr(args, "release", None),
                             on_commit=lambda dataset_id: print(f"heliohub ingest: committed {dataset_id}",
                                                                file=sys.stderr, flush=True))
     except HeliohubError as error:  # the store, the inputs or the Dask cluster, named in the message
