@@ -44,10 +44,12 @@ def pinned_session(repo: icechunk.Repository, dataset_id: str, version: str | pd
         raise HeliohubError(f"version={version!r} of {dataset_id} is neither a tag ({tags}), a snapshot ID nor a "
                             f"time: see heliohub.versions({dataset_id!r})") from None
     when = when.tz_localize("UTC") if when.tzinfo is None else when.tz_convert("UTC")
-    first = min((s.written_at for s in repo.ancestry(branch=BRANCH)), default=None)
-    if first is None or when < pd.Timestamp(first):
-        raise HeliohubError(f"{dataset_id} did not exist yet at {when}: its first snapshot was written at {first}")
-    return repo.readonly_session(BRANCH, as_of=when.to_pydatetime())
+    first = None
+    for snapshot in repo.ancestry(branch=BRANCH):  # newest first
+        if pd.Timestamp(snapshot.written_at) <= when:
+            return repo.readonly_session(snapshot_id=snapshot.id)
+        first = snapshot.written_at
+    raise HeliohubError(f"{dataset_id} did not exist yet at {when}: its first snapshot was written at {first}")
 
 
 def versions(dataset_id: str, *, archive: str | StoreLocation | None = None) -> pd.DataFrame:
