@@ -71,7 +71,8 @@ class HubUser:
                                 headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs)
 
     def run(self, code: str, kernel: str = "heliohub", timeout: float = 300) -> str:
-        """Run ``code`` in a new kernel of the user's server; returns its printed output, raises on an error."""
+        """Run ``code`` in a new kernel of the user's server; returns what it printed to standard output (warnings,
+        such as a dataset's CaveatWarning, go to standard error), raises on an error."""
         kernel_id = self.server("POST", "/api/kernels", json={"name": kernel}).json()["id"]
         url = f"{self.hub_url.replace('http', 'ws', 1)}/user/{self.name}/api/kernels/{kernel_id}/channels"
         socket = websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=timeout)
@@ -89,7 +90,7 @@ class HubUser:
                 if message.get("parent_header", {}).get("msg_id") != message_id:
                     continue
                 kind = message["msg_type"]
-                if kind == "stream":
+                if kind == "stream" and message["content"].get("name") == "stdout":
                     output.append(message["content"]["text"])
                 elif kind == "error":
                     raise RuntimeError("\n".join(message["content"]["traceback"]))
