@@ -43,10 +43,6 @@ def constellation_ids(dataset_ids: str | Iterable[str], archive: str | StoreLoca
     return list(dataset_ids)
 
 
-def _names(store: StoreLocation, dataset_id: str) -> set[str]:
-    return {str(n) for n in open_dataset(dataset_id, archive=store, chunks={}).variables}
-
-
 def _common_name(name: str, dataset_id: str) -> str:
     return name.replace(f"__{dataset_id}", "")
 
@@ -93,7 +89,7 @@ def _on(ds: xr.Dataset, times: np.ndarray, method: str) -> xr.Dataset:
             moved = ds[floats].astype("float64").interp(time=target, method=method)
         except (ImportError, ModuleNotFoundError) as error:
             raise ImportError("interpolating onto a common time base needs scipy: pip install scipy") from error
-        out = out.merge(moved.where(keep).assign({n: moved[n].where(keep).astype(ds[n].dtype) for n in floats}))
+        out = out.merge(moved.assign({n: moved[n].where(keep).astype(ds[n].dtype) for n in floats}))
     if others:
         half = pd.Timedelta(int(np.median(np.diff(source.astype("int64"))) // 2) if source.size > 1 else 0)
         out = out.merge(ds[others].reindex(time=times, method="nearest", tolerance=half))
@@ -107,14 +103,15 @@ def open_constellation(dataset_ids: str | Iterable[str], start: TimeLike = None,
     """Several spacecraft's datasets (``"C?_CP_FGM_SPIN"``: Cluster's four) as one lazy dataset with a
     ``spacecraft`` dimension, over ``start`` to ``end``.
 
-    Variables take their common name (the ``__C1_CP_FGM_SPIN`` suffix gone; the archive's name is kept in each
-    variable's ``archive_name``). The time base is one spacecraft's own times (``on="C1"``) or a regular ``step``
-    (``"4s"``) over the interval all spacecraft cover; one of the two must be given. Floating-point variables are
-    interpolated (``method``, as ``xarray.Dataset.interp``; needs scipy), others take the nearest record within half
-    a step; nothing is interpolated across a data gap (more than five usual steps) or outside a spacecraft's records
-    (NaN). A Cluster spacecraft whose dataset has no position gets one from its AUX dataset when the store holds it
-    (``C<n>_CP_AUX_POSGSE_1M``), as ``position``; so does one whose position ``variables`` (common names, all when
-    omitted) leaves out. ``ds.attrs`` says the time base and the interpolation.
+    Variables take their common name (the ``__C1_CP_FGM_SPIN`` suffix gone; the archive's names are kept in each
+    variable's ``archive_names``, one per spacecraft). The time base is one spacecraft's own times (``on="C1"``) or
+    a regular ``step`` (``"4s"``) over the interval all spacecraft cover; one of the two must be given.
+    Floating-point variables are interpolated (``method``, as ``xarray.Dataset.interp``; needs scipy), others take
+    the nearest record within half a step; nothing is interpolated across a data gap (more than five usual steps) or
+    outside a spacecraft's records (NaN). A Cluster spacecraft whose dataset has no position gets one from its AUX
+    dataset when the store holds it (``C<n>_CP_AUX_POSGSE_1M``), as ``position``; so does one whose position
+    ``variables`` (common names, all when omitted) leaves out. ``ds.attrs`` says the time base and the
+    interpolation.
     """
     if (on is None) == (step is None):
         raise HeliohubError("open_constellation: give either on= (a spacecraft whose times are the time base, "
@@ -126,9 +123,13 @@ def open_constellation(dataset_ids: str | Iterable[str], start: TimeLike = None,
         raise HeliohubError(f"open_constellation: {', '.join(ids)} are not one dataset per spacecraft")
     opened = {}
     for name, dataset_id in zip(names, ids, strict=True):
-        wanted = None if variables is None else [
-            f"{v}__{dataset_id}" if f"{v}__{dataset_id}" in _names(store, dataset_id) else v for v in variables]
-        ds = _renamed(open_dataset(dataset_id, start, end, chunks={}, variables=wanted, archive=store), dataset_id)
+        ds = _renamed(open_dataset(dataset_id, start, end, chunks={}, archive=store), dataset_id)
+        if variables is not None:
+            missing = [v for v in variables if v not in ds.variables]
+            if missing:
+                raise HeliohubError(f"{dataset_id} has no variable(s) {', '.join(missing)} (common names); it has: "
+                                    f"{', '.join(map(str, ds.data_vars))}")
+            ds = ds[list(variables)]
         opened[name] = _with_aux_position(ds, dataset_id, store, start, end)
     if on is not None:
         if on not in opened:

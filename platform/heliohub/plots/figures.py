@@ -71,11 +71,12 @@ def quicklook_figure(datasets: list[tuple[str, xr.Dataset | None]], start: Any, 
     return style(style(hv.Layout(elements).cols(1), "bokeh"), "matplotlib"), len(elements)
 
 
-def _aux_track(opened: list[tuple[str, xr.Dataset | None]], store: StoreLocation, start: np.datetime64,
-               end: np.datetime64) -> Track | None:
-    """The position from a Cluster spacecraft's AUX dataset, for datasets that carry none themselves."""
-    if any(track_of(dataset_id, ds) for dataset_id, ds in opened):
-        return None
+def _track(opened: list[tuple[str, xr.Dataset | None]], store: StoreLocation, start: np.datetime64,
+           end: np.datetime64) -> Track | None:
+    """The first position a dataset carries, else one from a Cluster spacecraft's AUX dataset in the store."""
+    own = next(filter(None, (track_of(dataset_id, ds) for dataset_id, ds in opened)), None)
+    if own is not None:
+        return own
     known = set(cached_catalog(store)["dataset_id"])
     for dataset_id, _ in opened:
         aux = aux_position_id(dataset_id)
@@ -95,9 +96,9 @@ def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: Tim
     spectra as spectrograms (log scales where the archive says so), images as frames with a time slider drawn as
     sunpy draws them, light curves as lines (on a log axis when they span decades); fill values are gaps. The
     spacecraft's position, where the dataset or its AUX dataset gives it, is written under the time axis. Several
-    IDs (wildcards allowed: ``"C?_CP_FGM_SPIN"``) stack on one
-    linked time axis. A long range is reduced on the server side to the figure's width (minimum and maximum per
-    pixel), so a year of 4 s data draws as fast as an hour. ``start``/``end`` default to the datasets' coverage.
+    IDs (wildcards allowed: ``"C?_CP_FGM_SPIN"``) stack on one linked time axis. A long range is reduced on the
+    server side to the figure's width (minimum and maximum per pixel), so a year of 4 s data draws as fast as an
+    hour. ``start``/``end`` default to the datasets' coverage.
     ``max_panels`` per dataset: up to four for one dataset, its key panel only for each of several.
     """
     store = StoreLocation.resolve(archive)
@@ -110,7 +111,7 @@ def quicklook(dataset_ids: Iterable[str] | str, start: TimeLike = None, end: Tim
         except TimeRangeError:
             opened.append((dataset_id, None))
     figure, _ = quicklook_figure(opened, first, last, max_panels or (MAX_PANELS if len(ids) == 1 else 1),
-                                 _aux_track(opened, store, first, last))
+                                 _track(opened, store, first, last))
     return figure
 
 
