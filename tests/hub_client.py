@@ -70,9 +70,10 @@ class HubUser:
         return requests.request(method, f"{self.hub_url}/user/{self.name}{path}",
                                 headers={"Authorization": f"token {self.token}"}, timeout=60, **kwargs)
 
-    def run(self, code: str, kernel: str = "heliohub", timeout: float = 300) -> str:
-        """Run ``code`` in a new kernel of the user's server; returns what it printed to standard output (warnings,
-        such as a dataset's CaveatWarning, go to standard error), raises on an error."""
+    def run(self, code: str, kernel: str = "heliohub", timeout: float = 300,
+            streams: tuple[str, ...] = ("stdout",)) -> str:
+        """Run ``code`` in a new kernel of the user's server; returns what it printed to ``streams`` (standard output
+        only by default: warnings, such as a dataset's CaveatWarning, go to ``"stderr"``), raises on an error."""
         kernel_id = self.server("POST", "/api/kernels", json={"name": kernel}).json()["id"]
         url = f"{self.hub_url.replace('http', 'ws', 1)}/user/{self.name}/api/kernels/{kernel_id}/channels"
         socket = websocket.create_connection(url, header=[f"Authorization: token {self.token}"], timeout=timeout)
@@ -90,7 +91,7 @@ class HubUser:
                 if message.get("parent_header", {}).get("msg_id") != message_id:
                     continue
                 kind = message["msg_type"]
-                if kind == "stream" and message["content"].get("name") == "stdout":
+                if kind == "stream" and message["content"].get("name") in streams:
                     output.append(message["content"]["text"])
                 elif kind == "error":
                     raise RuntimeError("\n".join(message["content"]["traceback"]))

@@ -186,7 +186,8 @@ def test_clusters_and_workers_per_user_are_limited(alice, isolated):
         output = alice.run(
             f"from dask_gateway import Gateway\ncluster = Gateway().connect({names[0]!r})\ncluster.scale(5)\n"
             "client = cluster.get_client()\nclient.wait_for_workers(2, timeout=120)\nimport time\ntime.sleep(5)\n"
-            "print('workers', len(client.scheduler_info()['workers']))\nclient.close()\n", timeout=300)
+            "print('workers', len(client.scheduler_info()['workers']))\nclient.close()\n", timeout=300,
+            streams=("stdout", "stderr"))
         (workers,) = [line for line in output.splitlines() if line.startswith("workers ")]
         assert int(workers.split()[1]) == LIMITS["cluster_max_workers"], workers
         assert "would exceed resource limit" in output  # the gateway says why it scaled less
