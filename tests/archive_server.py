@@ -34,7 +34,7 @@ from urllib.parse import parse_qs, urlparse
 import pandas as pd
 
 import heliohub
-from heliohub.sources import read_source
+from heliohub.raw_files import read_raw_file
 
 from .conftest import DATA
 
@@ -102,7 +102,7 @@ class ArchiveServer:
         self.csa_files: list[tuple[str, pd.Timestamp, pd.Timestamp, Path]] = []
         inventory = []
         for path in sorted([*cluster.glob("cdf/*.cdf"), *cluster.glob("cef/*.cef*")]):
-            if path.suffix != ".cdf" and _INCLUDE.search(read_source(path).data):
+            if path.suffix != ".cdf" and _INCLUDE.search(read_raw_file(path).data):
                 continue
             ds = heliohub.read_file(path)
             span = _span(ds) or _name_span(path.name)

@@ -13,8 +13,8 @@ from cdflib.cdfwrite import CDF as CdfWriter
 
 import heliohub
 from heliohub.errors import FileReadError, UnknownFormatError
+from heliohub.raw_files import read_raw_file
 from heliohub.readers import reader_for
-from heliohub.sources import read_source
 
 from .conftest import real_file
 
@@ -202,7 +202,7 @@ def test_damaged_copies_never_crash_the_process():
 def test_a_read_keeps_none_of_the_files_bytes():
     # pycdfpp's lazy loading kept a file's bytes for as long as any of its arrays lived: twice the memory of the
     # data, for every file an ingest holds
-    source = read_source(real_file("cluster", "cdf", CLUSTER_CDF[0][0]))
+    source = read_raw_file(real_file("cluster", "cdf", CLUSTER_CDF[0][0]))
     before = sys.getrefcount(source.data)
     ds = reader_for(source).read(source)
     gc.collect()

@@ -21,7 +21,7 @@ from typing import Any, Protocol
 import xarray as xr
 
 from ..errors import FileReadError, HeliohubWarning, UnknownFormatError
-from ..sources import Source, read_source
+from ..raw_files import RawFile, read_raw_file
 
 ENTRY_POINTS = "heliohub.readers"
 BUILT_IN = ("cdf", "fits", "cef")  # asked first, in this order (CDF and FITS by magic number, CEF by its keywords)
@@ -42,9 +42,9 @@ class Reader(Protocol):
 
     name: str
 
-    def can_read(self, source: Source) -> bool: ...
+    def can_read(self, raw_file: RawFile) -> bool: ...
 
-    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset: ...
+    def read(self, raw_file: RawFile, *, include_paths: list[str] | None = None) -> xr.Dataset: ...
 
 
 @functools.cache
@@ -62,25 +62,25 @@ def readers() -> tuple[Reader, ...]:
     return tuple(loaded)
 
 
-def reader_for(source: Source) -> Reader:
-    """The first reader that recognises ``source``, or UnknownFormatError."""
+def reader_for(raw_file: RawFile) -> Reader:
+    """The first reader that recognises ``raw_file``, or UnknownFormatError."""
     for reader in readers():
-        if _guarded(reader, "can_read", source):
+        if _guarded(reader, "can_read", raw_file):
             return reader
     known = ", ".join(r.name for r in readers())
-    raise UnknownFormatError(source.path, f"not a file heliohub can read (it knows {known})",
+    raise UnknownFormatError(raw_file.path, f"not a file heliohub can read (it knows {known})",
                              hint="check that the file is complete and of one of these formats")
 
 
-def _guarded(reader: Reader, method: str, source: Source, **kwargs: Any) -> Any:
+def _guarded(reader: Reader, method: str, raw_file: RawFile, **kwargs: Any) -> Any:
     """A reader's method, any failure of which is a FileReadError that says whose failure it is."""
     try:
-        return getattr(reader, method)(source, **kwargs)
+        return getattr(reader, method)(raw_file, **kwargs)
     except (FileReadError, Warning):  # a warning raised as an error (python -W error) is the caller's choice
         raise
     except Exception as error:  # a reader's own failure: reported as such, never as the file's fault
-        log.debug("the %s reader failed on %s", reader.name, source.path, exc_info=True)
-        raise FileReadError(source.path, f"heliohub's {reader.name} reader failed on it ({type(error).__name__}: "
+        log.debug("the %s reader failed on %s", reader.name, raw_file.path, exc_info=True)
+        raise FileReadError(raw_file.path, f"heliohub's {reader.name} reader failed on it ({type(error).__name__}: "
                             f"{error})", hint="this is a fault of heliohub or of a library it uses, not "
                             "necessarily of the file: please report it with the file") from error
 
@@ -113,15 +113,15 @@ def read_file(path: str | os.PathLike[str], *, include_paths: list[str] | None =
 
 
 def read_with_source(path: str | os.PathLike[str], *, include_paths: list[str] | None = None,
-                     storage_options: dict[str, Any] | None = None) -> tuple[Source, xr.Dataset]:
+                     storage_options: dict[str, Any] | None = None) -> tuple[RawFile, xr.Dataset]:
     """As :func:`read_file`, also returning the file's (decompressed) content, for checksums and provenance."""
-    source = read_source(path, **(storage_options or {}))
-    return source, read_source_with(reader_for(source), source, include_paths)
+    raw_file = read_raw_file(path, **(storage_options or {}))
+    return raw_file, read_source_with(reader_for(raw_file), raw_file, include_paths)
 
 
-def read_source_with(reader: Reader, source: Source, include_paths: list[str] | None = None) -> xr.Dataset:
-    """``reader.read(source)``, its own failures a FileReadError too."""
-    return _guarded(reader, "read", source, include_paths=include_paths)
+def read_source_with(reader: Reader, raw_file: RawFile, include_paths: list[str] | None = None) -> xr.Dataset:
+    """``reader.read(raw_file)``, its own failures a FileReadError too."""
+    return _guarded(reader, "read", raw_file, include_paths=include_paths)
 
 
 __all__ = ["ENTRY_POINTS", "Reader", "read_file", "read_source_with", "read_with_source", "reader_for", "readers"]

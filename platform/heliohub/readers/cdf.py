@@ -16,7 +16,7 @@ import pycdfpp
 import xarray as xr
 
 from ..errors import DAMAGED_FILE_HINT, FileReadError, ReaderWarning
-from ..sources import Source
+from ..raw_files import RawFile
 from .assemble import RawVariable, assemble, fill_values, to_attr
 from .cdf_structure import V2_MAGICS, V3_MAGIC, CdfStructureError, uncompressed_cdf
 
@@ -32,38 +32,38 @@ class CdfReader:
 
     name = "CDF"
 
-    def can_read(self, source: Source) -> bool:
+    def can_read(self, raw_file: RawFile) -> bool:
         """A CDF starts with one of the format's magic numbers."""
-        return source.data[:4] in _MAGIC
+        return raw_file.data[:4] in _MAGIC
 
-    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
+    def read(self, raw_file: RawFile, *, include_paths: list[str] | None = None) -> xr.Dataset:
         try:
-            data = uncompressed_cdf(source.data)
+            data = uncompressed_cdf(raw_file.data)
         except CdfStructureError as error:
-            raise FileReadError(source.path, f"corrupt or truncated CDF: {error}", hint=DAMAGED_FILE_HINT) from None
+            raise FileReadError(raw_file.path, f"corrupt or truncated CDF: {error}", hint=DAMAGED_FILE_HINT) from None
         # decoded whole here: lazily loaded values keep the file's bytes alive as long as any array of the
         # dataset (twice the memory: 828 MB held for a year of 1 MB daily FGM files, 448 MB so), and are no
         # faster to read
         try:
             cdf = pycdfpp.load(data, lazy_load=False)
         except (RuntimeError, ValueError) as error:  # what pycdfpp raises on what it cannot decode
-            raise FileReadError(source.path, f"pycdfpp cannot decode it ({error})", hint=DAMAGED_FILE_HINT) from error
+            raise FileReadError(raw_file.path, f"pycdfpp cannot decode it ({error})", hint=DAMAGED_FILE_HINT) from error
         if cdf is None:
-            raise FileReadError(source.path, "pycdfpp cannot decode it", hint=DAMAGED_FILE_HINT)
+            raise FileReadError(raw_file.path, "pycdfpp cannot decode it", hint=DAMAGED_FILE_HINT)
         variable = None
         try:
             names = {name for name, _ in cdf.items()}
             raw = []
             for variable, content in cdf.items():
-                raw.append(_raw_variable(variable, content, names, source.path))
+                raw.append(_raw_variable(variable, content, names, raw_file.path))
             variable = None
             global_attrs = {name: _attribute_value(list(attr)) for name, attr in cdf.attributes.items()}
         # pycdfpp decodes values and attributes as they are asked for: damaged ones raise here, damaged names and
         # text as UnicodeDecodeError (a ValueError)
         except (RuntimeError, ValueError) as error:
-            raise FileReadError(source.path, f"pycdfpp cannot decode its values ({error})", variable=variable,
+            raise FileReadError(raw_file.path, f"pycdfpp cannot decode its values ({error})", variable=variable,
                                 hint=DAMAGED_FILE_HINT) from error
-        return assemble(raw, global_attrs, _normalised(global_attrs, source))
+        return assemble(raw, global_attrs, _normalised(global_attrs, raw_file))
 
 
 def _attribute_value(value: Any) -> Any:
@@ -158,7 +158,7 @@ def _short(value: str | None) -> str | None:
     return value.split(">", 1)[0].strip() if value else None
 
 
-def _normalised(attrs: dict[str, Any], source: Source) -> dict[str, Any]:
+def _normalised(attrs: dict[str, Any], raw_file: RawFile) -> dict[str, Any]:
     upper = {key.upper(): value for key, value in attrs.items()}
     source_name = _long(_first(upper, "SOURCE_NAME"))
     return {
@@ -171,6 +171,6 @@ def _normalised(attrs: dict[str, Any], source: Source) -> dict[str, Any]:
         "logical_file_id": _first(upper, "LOGICAL_FILE_ID"),
         "title": _first(upper, "DATASET_TITLE", "LOGICAL_SOURCE_DESCRIPTION"),
         "acknowledgement": _first(upper, "ACKNOWLEDGEMENT"),
-        "source_file": source.name,
+        "source_file": raw_file.name,
         "source_format": "CDF",
     }

@@ -9,7 +9,7 @@ import numpy as np
 import xarray as xr
 
 from ..errors import FileReadError
-from ..sources import Source
+from ..raw_files import RawFile
 from .assemble import RawVariable, assemble, to_attr
 from .cef_header import Header, Value, Variable, parse_header
 from .cef_records import fill_text, numpy_dtype, parse_records, parse_times
@@ -27,19 +27,19 @@ class CefReader:
 
     name = "CEF-2.0"
 
-    def can_read(self, source: Source) -> bool:
+    def can_read(self, raw_file: RawFile) -> bool:
         """A CEF file is text whose first 64 KiB hold a CEF header keyword at the start of a line."""
-        head = source.data[:65536]
+        head = raw_file.data[:65536]
         return b"\x00" not in head and _CEF_KEYWORD.search(head) is not None
 
-    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
-        header = parse_header(source.path, source.data, include_paths)
-        records = parse_records(header, source.data)
+    def read(self, raw_file: RawFile, *, include_paths: list[str] | None = None) -> xr.Dataset:
+        header = parse_header(raw_file.path, raw_file.data, include_paths)
+        records = parse_records(header, raw_file.data)
         names = {v.name for v in header.variables}
         raw: list[RawVariable] = []
         for var in header.variables:
             raw.extend(_raw_variables(var, records.get(var.name), names, header.path))
-        return assemble(raw, _global_attrs(header), _normalised(header, source))
+        return assemble(raw, _global_attrs(header), _normalised(header, raw_file))
 
 
 def _scalar(value: Value, kind: str | None = None) -> Any:
@@ -153,7 +153,7 @@ def _entry_text(header: Header, name: str, joiner: str = " ") -> str | None:
     return text or None
 
 
-def _normalised(header: Header, source: Source) -> dict[str, Any]:
+def _normalised(header: Header, raw_file: RawFile) -> dict[str, Any]:
     return {
         "dataset_id": _entry_text(header, "DATASET_ID"),
         "mission": _entry_text(header, "MISSION"),
@@ -164,6 +164,6 @@ def _normalised(header: Header, source: Source) -> dict[str, Any]:
         "logical_file_id": _entry_text(header, "LOGICAL_FILE_ID"),
         "title": _entry_text(header, "DATASET_TITLE"),
         "acknowledgement": _entry_text(header, "ACKNOWLEDGEMENT"),
-        "source_file": source.name,
+        "source_file": raw_file.name,
         "source_format": "CEF-2.0",
     }

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 import fsspec
 
 from ..errors import FileReadError, IncludeNotFoundError
-from ..sources import parent_of, read_source
+from ..raw_files import parent_of, read_raw_file
 
 MAX_INCLUDE_DEPTH = 16
 VALUE_TYPES = ("CHAR", "DOUBLE", "FLOAT", "INT", "BYTE", "ISO_TIME", "ISO_TIME_RANGE")
@@ -303,8 +303,8 @@ def _parse_block(header: Header, path: str, data: bytes, resolver: _IncludeResol
                                     line=number)
             name = _single(values, path, number, key)
             included = resolver.find(name, path, number)
-            source = read_source(included)
-            _parse_block(header, source.path, source.data, resolver, depth=depth + 1, is_main=False)
+            raw_file = read_raw_file(included)
+            _parse_block(header, raw_file.path, raw_file.data, resolver, depth=depth + 1, is_main=False)
         elif key == "END_OF_RECORD_MARKER":
             marker = _single(values, path, number, key)
             if len(marker) != 1 or marker in "!&\n\r\"'," or marker.isspace():

@@ -21,7 +21,7 @@ from astropy.io.fits.verify import VerifyWarning
 from astropy.utils.exceptions import AstropyWarning
 
 from ..errors import DAMAGED_FILE_HINT, FileReadError, ReaderWarning
-from ..sources import Source
+from ..raw_files import RawFile
 
 _NOT_WORD = re.compile(r"[^A-Za-z0-9]+")
 # Keywords describing the observation, given as per-frame variables (the full header is kept beside them).
@@ -35,21 +35,21 @@ class FitsReader:
 
     name = "FITS"
 
-    def can_read(self, source: Source) -> bool:
+    def can_read(self, raw_file: RawFile) -> bool:
         """A FITS file starts with the card ``SIMPLE  =``."""
-        return source.data.startswith(b"SIMPLE  =")
+        return raw_file.data.startswith(b"SIMPLE  =")
 
-    def read(self, source: Source, *, include_paths: list[str] | None = None) -> xr.Dataset:
+    def read(self, raw_file: RawFile, *, include_paths: list[str] | None = None) -> xr.Dataset:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", AstropyWarning)  # astropy's notes on what it fixed or ignores
-            hdus, found, problems = _open(source)
+            hdus, found, problems = _open(raw_file)
             with hdus:
                 if found is None:
-                    raise FileReadError(source.path, "the FITS file holds neither an image nor a binary table")
-                dataset = _image_dataset(found, hdus[0].header, source) if found.is_image else \
-                    _table_dataset(found, hdus[0].header, source)
+                    raise FileReadError(raw_file.path, "the FITS file holds neither an image nor a binary table")
+                dataset = _image_dataset(found, hdus[0].header, raw_file) if found.is_image else \
+                    _table_dataset(found, hdus[0].header, raw_file)
         if problems:
-            warnings.warn(ReaderWarning(f"{source.path}: its FITS header breaks the standard where astropy cannot "
+            warnings.warn(ReaderWarning(f"{raw_file.path}: its FITS header breaks the standard where astropy cannot "
                                         f"fix it; read anyway: {' '.join(problems)}"), stacklevel=2)
         return dataset
 
@@ -111,14 +111,14 @@ def _declared(cards: dict[str, str], prefix: str, number: int, path: str) -> int
     return abs(bitpix) // 8 * gcount * (pcount + math.prod(axes)) if naxis else 0
 
 
-def _open(source: Source) -> tuple[fits.HDUList, fits.ImageHDU | fits.BinTableHDU | None, list[str]]:
+def _open(raw_file: RawFile) -> tuple[fits.HDUList, fits.ImageHDU | fits.BinTableHDU | None, list[str]]:
     """The file's HDUs (their headers fixed where astropy can), the first image or binary table, its data loaded,
     and what astropy's verification could not fix; a FileReadError when astropy cannot read the file."""
-    check_layout(source.data, source.path)
+    check_layout(raw_file.data, raw_file.path)
     try:
-        hdus = fits.open(io.BytesIO(source.data), memmap=False)
+        hdus = fits.open(io.BytesIO(raw_file.data), memmap=False)
     except (OSError, ValueError, EOFError, IndexError, KeyError) as error:  # what astropy's parser raises
-        raise FileReadError(source.path, f"not a readable FITS file: {error}", hint=DAMAGED_FILE_HINT) from error
+        raise FileReadError(raw_file.path, f"not a readable FITS file: {error}", hint=DAMAGED_FILE_HINT) from error
     try:
         with warnings.catch_warnings(record=True) as unfixed:
             warnings.simplefilter("always", VerifyWarning)
@@ -129,10 +129,10 @@ def _open(source: Source) -> tuple[fits.HDUList, fits.ImageHDU | fits.BinTableHD
             found.data.columns  # noqa: B018 - the table is decoded here, where its errors are the file's
     except (OSError, ValueError, EOFError, IndexError, KeyError, TypeError, fits.VerifyError) as error:
         hdus.close()
-        raise FileReadError(source.path, f"astropy cannot read its data: {error}", hint=DAMAGED_FILE_HINT) from error
+        raise FileReadError(raw_file.path, f"astropy cannot read its data: {error}", hint=DAMAGED_FILE_HINT) from error
     except Exception as error:  # a tile-compressed image's decoder raises astropy's own private exception types
         hdus.close()
-        raise FileReadError(source.path, f"astropy cannot decompress its FITS image: {error}",
+        raise FileReadError(raw_file.path, f"astropy cannot decompress its FITS image: {error}",
                             hint=DAMAGED_FILE_HINT) from error
     return hdus, found, [str(w.message).strip() for w in unfixed]
 
@@ -239,7 +239,7 @@ def fits_dataset_id(header: fits.Header, *, table: bool = False) -> str:
     return "_".join(parts)
 
 
-def _normalised(header: fits.Header, source: Source, dataset_id: str) -> dict[str, Any]:
+def _normalised(header: fits.Header, raw_file: RawFile, dataset_id: str) -> dict[str, Any]:
     observatory, instrument = instrument_of(header)
     detector = str(header.get("DETECTOR") or "").strip()
     if detector and detector != instrument:
@@ -252,18 +252,18 @@ def _normalised(header: fits.Header, source: Source, dataset_id: str) -> dict[st
         "observatory": observatory,
         "instrument": instrument,
         "title": " ".join(p for p in (observatory, instrument, band) if p),
-        "source_file": source.name,
+        "source_file": raw_file.name,
         "source_format": "FITS",
     }
 
 
-def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, source: Source) -> xr.Dataset:
+def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, raw_file: RawFile) -> xr.Dataset:
     header = _merged_header(hdu.header, primary) if hdu.header is not primary else hdu.header
     data = np.asarray(hdu.data)
     if data.ndim > 2:
         data = data.reshape(-1, *data.shape[-2:])[0] if data.shape[:-2] == (1,) * (data.ndim - 2) else data
     if data.ndim != 2:
-        raise FileReadError(source.path, f"a {data.ndim}-dimensional image; heliohub reads 2-D frames")
+        raise FileReadError(raw_file.path, f"a {data.ndim}-dimensional image; heliohub reads 2-D frames")
     blank = header.get("BLANK")
     if data.dtype.kind == "f":
         data = data.astype(np.float32 if data.dtype.itemsize <= 4 else np.float64, copy=False)
@@ -271,7 +271,7 @@ def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, source: Source) -> 
     if blank is not None:
         frame_attrs["BLANK"] = blank
     frame_attrs["long_name"] = f"{instrument_of(header)[1]} image".strip()
-    time = _observation_time(header, source.path)
+    time = _observation_time(header, raw_file.path)
     dataset_id = fits_dataset_id(header)
     variables: dict[str, xr.Variable] = {
         "image": xr.Variable(("time", "y", "x"), data[np.newaxis], frame_attrs),
@@ -285,19 +285,19 @@ def _image_dataset(hdu: fits.ImageHDU, primary: fits.Header, source: Source) -> 
             variables[name] = xr.Variable(("time",), np.array([float(header[keyword])]),
                                           {"units": units, "FITS_KEYWORD": keyword})
     attrs = _header_attrs(header)
-    attrs.update({k: v for k, v in _normalised(header, source, dataset_id).items() if v})
+    attrs.update({k: v for k, v in _normalised(header, raw_file, dataset_id).items() if v})
     coords = {"time": xr.Variable(("time",), np.array([time]), {"long_name": "observation time (DATE-OBS)"})}
     return xr.Dataset(variables, coords=coords, attrs=attrs)
 
 
-def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) -> xr.Dataset:
+def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, raw_file: RawFile) -> xr.Dataset:
     header = _merged_header(hdu.header, primary)
     table = hdu.data
     names = list(table.columns.names)
     if not names or names[0].upper() != "TIME":
-        raise FileReadError(source.path, f"a binary table whose first column is {names[:1]}, not TIME; "
+        raise FileReadError(raw_file.path, f"a binary table whose first column is {names[:1]}, not TIME; "
                             "heliohub reads LYRA-style light curves")
-    start = _observation_time(primary if primary.get("DATE-OBS") else header, source.path)
+    start = _observation_time(primary if primary.get("DATE-OBS") else header, raw_file.path)
     unit = str(header.get("TUNIT1", "")).strip().lower()
     level = str(header.get("LEVEL", "")).strip()
     if unit in ("", "s") and not (unit == "" and level == "3"):
@@ -305,7 +305,7 @@ def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) 
     elif unit == "min" or (unit == "" and level == "3"):
         scale = 60e9
     else:
-        raise FileReadError(source.path, f"TIME column in unknown unit {header.get('TUNIT1')!r}",
+        raise FileReadError(raw_file.path, f"TIME column in unknown unit {header.get('TUNIT1')!r}",
                             hint="LYRA level 2 gives seconds, level 3 minutes")
     offsets = np.asarray(table.field(0), dtype=np.float64)
     times = start + np.round(offsets * scale).astype("timedelta64[ns]")
@@ -327,6 +327,6 @@ def _table_dataset(hdu: fits.BinTableHDU, primary: fits.Header, source: Source) 
         variables[name] = xr.Variable(("time",), column, attrs)
     dataset_id = fits_dataset_id(header, table=True)
     attrs = _header_attrs(header)
-    attrs.update({k: v for k, v in _normalised(header, source, dataset_id).items() if v})
+    attrs.update({k: v for k, v in _normalised(header, raw_file, dataset_id).items() if v})
     time_attrs = {"long_name": "DATE-OBS + TIME column", "TIME_UNIT": "min" if scale == 60e9 else "s"}
     return xr.Dataset(variables, coords={"time": xr.Variable(("time",), times, time_attrs)}, attrs=attrs)

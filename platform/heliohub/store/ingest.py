@@ -33,8 +33,8 @@ import xarray as xr
 import zarr
 
 from ..errors import ArchiveError, HeliohubError, IngestError, StoreDamagedError
+from ..raw_files import read_raw_file
 from ..readers import is_archive_file_name, read_source_with, reader_for
-from ..sources import read_source
 from . import catalog, distributed, legacy, provenance
 from .layout import VARIABLE_ORDER
 from .location import StoreLocation, check_dataset_id
@@ -212,7 +212,7 @@ def parse(path: str, include_paths: list[str] | None = None, dataset_id: str | N
           storage_options: dict[str, Any] | None = None) -> _Parsed | FileResult:
     """Read one file for ingest, its checksum computed on another core meanwhile, or say why it is refused."""
     try:
-        source = read_source(path, **(storage_options or {}))
+        source = read_raw_file(path, **(storage_options or {}))
         checksum = _checksums(os.getpid()).submit(_sha256, source.data)
         ds = read_source_with(reader_for(source), source, include_paths)
         target = check_dataset_id(dataset_id or str(ds.attrs.get("dataset_id") or ""))

@@ -15,7 +15,7 @@ GZIP_MAGIC = b"\x1f\x8b"
 
 
 @dataclass(frozen=True)
-class Source:
+class RawFile:
     """An archive file's name and decompressed content."""
 
     path: str
@@ -32,7 +32,7 @@ class Source:
         return base[:-3] if base.lower().endswith(".gz") else base
 
 
-def read_source(path: str | os.PathLike[str], **storage_options: object) -> Source:
+def read_raw_file(path: str | os.PathLike[str], **storage_options: object) -> RawFile:
     """Read a local file or fsspec URL whole, decompressing gzip (detected by its magic bytes, not its name)."""
     text_path = os.fspath(path)
     try:
@@ -49,14 +49,14 @@ def read_source(path: str | os.PathLike[str], **storage_options: object) -> Sour
     except OSError as error:
         raise FileReadError(text_path, f"cannot be opened: {error}") from error
     if not raw.startswith(GZIP_MAGIC):
-        return Source(text_path, raw, compressed=False)
+        return RawFile(text_path, raw, compressed=False)
     try:
         data = gzip.decompress(raw)
     except (EOFError, OSError, zlib.error) as error:
         raise FileReadError(
             text_path, f"corrupt or truncated gzip data ({error})", hint="download the file again"
         ) from error
-    return Source(text_path, data, compressed=True)
+    return RawFile(text_path, data, compressed=True)
 
 
 def parent_of(path: str) -> str:
