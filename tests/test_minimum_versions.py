@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # The readers' tests, and those of the store and of access that exercise the libraries' APIs (the core tier, which
 # this runs in the fast tier's subset: the whole core at the lowest versions took 95 s of a 20-minute suite).
 TESTS = ["tests/test_read_cdf.py", "tests/test_read_cef.py", "tests/test_read_fits.py", "tests/test_access.py",
-         "tests/test_versions.py",
+         "tests/test_versions.py", "tests/test_fetch.py",
          *(f"tests/test_any_file.py::test_{name}" for name in (
              "fill_values_given_per_component_are_masked_per_component",
              "solar_instruments_are_recognised_as_sunpy_recognises_them",

@@ -43,18 +43,25 @@ def parser() -> argparse.ArgumentParser:
     fetch = commands.add_parser(
         "fetch", help="fetch datasets from an ESA archive (CSA, SOAR, SOHO, PROBA2), optionally into the store",
         description="Fetch datasets for a time range from an archive's public interface into the download folder "
-        "(checked whole, resumable: a re-run fetches only what is missing), and with --ingest into the store.")
-    fetch.add_argument("source", choices=["csa", "soar", "soho", "proba2"], help="the archive")
-    fetch.add_argument("dataset_ids", nargs="+", metavar="DATASET_ID",
+        "(checked whole, resumable: a re-run fetches only what is missing), and with --ingest into the store. "
+        "With --check, ask each archive (or the one named) the questions the fetchers depend on instead, and say "
+        "of each whether it holds, has changed (exit 1) or could not be asked (exit 3).")
+    from .fetching.registry import source_names
+
+    fetch.add_argument("source", nargs="?", choices=source_names(),
+                       help="the archive (sources registered under the entry point group heliohub.sources)")
+    fetch.add_argument("dataset_ids", nargs="*", metavar="DATASET_ID",
                        help="the archive's dataset IDs (soho: instrument names); * and ? are wildcards")
-    fetch.add_argument("--start", required=True, help="start of the range (UTC, ISO: 2001-06-11T20:00)")
-    fetch.add_argument("--end", required=True, help="end of the range (UTC)")
+    fetch.add_argument("--start", help="start of the range (UTC, ISO: 2001-06-11T20:00)")
+    fetch.add_argument("--end", help="end of the range (UTC)")
+    fetch.add_argument("--check", action="store_true", help="ask the archive(s) the questions the fetchers depend "
+                       "on (tables, columns, a listing, a one-file download) and report each")
     fetch.add_argument("--ingest", action="store_true", help="ingest what was fetched into the store")
     fetch.add_argument("--archive", help=f"the store for --ingest (default: ${ENVIRONMENT})")
     fetch.add_argument("--download-dir", help="where downloads are kept (default: $HELIOHUB_DOWNLOAD_DIR or "
                        "~/.cache/heliohub/fetch)")
     fetch.add_argument("--url", help="the archive's base URL (default: $HELIOHUB_<SOURCE>_URL, else the public one)")
-    fetch.add_argument("--format", default="CEF", choices=["CEF", "CDF", "CDF_ISTP"], help="csa: delivery format")
+    fetch.add_argument("--format", choices=["CEF", "CDF", "CDF_ISTP"], help="csa: delivery format (default CEF)")
     fetch.add_argument("--window", default="1D", help="csa: time span of one request (default 1D; halved when the "
                        "archive refuses a package as too large)")
     fetch.add_argument("--timeout", type=float, default=60.0, help="seconds to wait for an answer (default 60)")
@@ -120,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     if args.command in ("files", "upgrade"):
         return _store_command(args)
+    if args.command == "fetch" and args.check:
+        from .fetching.check import main_check
+
+        return main_check(args)
     if args.command == "fetch":
         from .fetching import main_fetch
 

@@ -33,21 +33,29 @@ class Item:
     """The file's size in bytes when the inventory gives it (checked)."""
     start: pd.Timestamp | None = None
     end: pd.Timestamp | None = None
-    optional: bool = False
-    """The archive has no inventory to ask first: a 404 means there is no such file, not a failure."""
+    records: float | None = None
+    """How many records the archive's inventory says the window holds (to size windows before asking)."""
 
 
 class ArchiveSource(Protocol):
-    """An archive heliohub fetches from."""
+    """An archive heliohub fetches from, registered under the entry point group ``heliohub.sources``."""
 
     name: str
     title: str
     default_url: str
     setting: str
     """The environment variable that overrides ``default_url``."""
+    parallel: int
+    """Downloads run at once from this archive (kept low: the archives are shared)."""
+    empty_statuses: frozenset[int]
+    """HTTP statuses by which this archive says "no data here" for a download (a 204 or an empty body always is)."""
+    request_limit: int | None
+    """The most bytes the archive delivers in one request (None: no limit, or one item per file)."""
+    # a source that offers several delivery formats lists them as ``formats`` and takes one when made
 
-    def datasets(self, http: Http, pattern: str) -> list[str]:
-        """The archive's dataset IDs matching ``pattern`` (``*`` and ``?`` as wildcards)."""
+    def datasets(self, http: Http, pattern: str) -> tuple[list[str], list[str]]:
+        """The archive's dataset IDs matching ``pattern`` (``*`` and ``?`` as wildcards) that it can deliver, and
+        a note for each matching one it cannot (FetchError when none matches, naming the closest)."""
         ...
 
     def items(self, http: Http, dataset_id: str, start: pd.Timestamp, end: pd.Timestamp,
@@ -55,8 +63,17 @@ class ArchiveSource(Protocol):
         """The downloads that cover ``start`` to ``end`` for ``dataset_id`` (empty when it has no data there)."""
         ...
 
-    def halves(self, item: Item) -> list[Item] | None:
-        """The same download as two smaller ones, for an archive that refused it as too large (None: cannot)."""
+    def split(self, item: Item, parts: int) -> list[Item] | None:
+        """The same download as ``parts`` smaller ones, to keep under the archive's limit or after it refused
+        the download as too large (None: it cannot be split)."""
+        ...
+
+    def probe(self) -> tuple[str, str, str]:
+        """A dataset and a short range whose download :mod:`heliohub.fetching.check` asks for."""
+        ...
+
+    def interface(self) -> dict[str, list[str]]:
+        """The TAP tables this source reads and the columns it reads from each (empty: no TAP service)."""
         ...
 
 

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 
 from ..errors import FetchError
 from ..readers import is_archive_file_name
+from .answers import describe, is_html, is_votable
 
 
 def _gunzipped(data: bytes, what: str) -> bytes:
@@ -27,19 +28,31 @@ def _gunzipped(data: bytes, what: str) -> bytes:
 
 
 def check_whole(data: bytes, what: str) -> None:
-    """Raise FetchError unless ``data`` is a whole file of its kind (gzip, CDF, FITS; CEF text has no trailer to
-    check beyond gzip's and the announced length)."""
-    if data[:2] == b"\x1f\x8b":
-        data = _gunzipped(data, what)
-    if data[:4] in (b"\xcd\xf3\x00\x01", b"\xcd\xf2\x60\x02", b"\x00\x00\xff\xff"):
+    """Raise FetchError unless ``data`` is a whole archive file: one a heliohub reader recognises by its content
+    (CDF, FITS, CEF; gzipped or not), with its structure checked to its end (gzip's CRC and length trailer, CDF
+    record chains, FITS blocks and headers; CEF text has nothing beyond gzip's and the announced length). Anything
+    else (an HTML error page, a TAP error, a truncated tar) is refused, quoted."""
+    from ..errors import UnknownFormatError
+    from ..raw_files import RawFile
+    from ..readers import reader_for
+
+    if not data:
+        raise FetchError(f"{what}: the archive sent an empty file")
+    compressed = data[:2] == b"\x1f\x8b"
+    content = _gunzipped(data, what) if compressed else data
+    try:
+        reader = reader_for(RawFile(what, content, compressed))
+    except UnknownFormatError:
+        raise FetchError(f"{what}: the archive sent {describe(content)}, not a CDF, FITS or CEF file") from None
+    if reader.name == "CDF":
         from ..readers.cdf_structure import CdfStructureError, uncompressed_cdf
 
         try:
-            uncompressed_cdf(data)
+            uncompressed_cdf(content)
         except CdfStructureError as error:
             raise FetchError(f"{what}: the CDF is truncated or damaged ({error})") from None
-    elif data[:9] == b"SIMPLE  =":
-        _check_fits(data, what)
+    elif reader.name == "FITS":
+        _check_fits(content, what)
 
 
 def _check_fits(data: bytes, what: str) -> None:
@@ -85,7 +98,8 @@ def unpack(package: Path, into: Path, what: str) -> list[Path]:
                 target.write_bytes(data)
                 files.append(target)
     except tarfile.TarError as error:
-        raise FetchError(f"{what}: not a whole tar package ({error})") from None
+        said = describe(content) if is_html(content) or is_votable(content) else f"not a whole tar package ({error})"
+        raise FetchError(f"{what}: the archive sent {said}") from None
     return files
 
 

@@ -11,10 +11,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
+import math
 import os
 import shutil
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -24,17 +27,15 @@ import numpy as np
 import pandas as pd
 
 from ..errors import FetchError, HeliohubError
-from ..store.ingest import IngestReport, ingest, progress_bar
+from ..store.ingest import IngestReport, ingest
 from ..store.location import StoreLocation
 from .base import ArchiveSource, Item
-from .csa import Csa
-from .http import Http, PackageTooLarge
+from .http import Http, HttpError, PackageTooLarge
 from .packages import check_whole, replace_folder, unpack
-from .proba2 import Proba2
-from .soar import Soar
-from .soho import Soho
+from .registry import archive_source
 
-SOURCES: dict[str, type] = {"csa": Csa, "soar": Soar, "soho": Soho, "proba2": Proba2}
+log = logging.getLogger(__name__)
+
 MANIFEST = ".heliohub-fetch.json"
 DOWNLOAD_DIR = "HELIOHUB_DOWNLOAD_DIR"
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp
@@ -50,6 +51,8 @@ class ItemResult:
     """``fetched``; ``kept`` (fetched by an earlier run); ``empty`` (the archive has nothing there); ``failed``."""
     files: list[str] = field(default_factory=list)
     reason: str | None = None
+    wire_bytes: int = 0
+    """Bytes the download took on the wire (for a kept one, what it took when it was fetched)."""
 
 
 @dataclass
@@ -60,6 +63,8 @@ class FetchReport:
     url: str
     download_dir: str
     datasets: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+    """Datasets that matched but were left out, and why (for example: not delivered in the format asked)."""
     items: list[ItemResult] = field(default_factory=list)
     ingest: IngestReport | None = None
     seconds: float = 0.0
@@ -81,13 +86,15 @@ class FetchReport:
     def to_json(self) -> str:
         ingest_part = json.loads(self.ingest.to_json()) if self.ingest is not None else None
         return json.dumps({"source": self.source, "url": self.url, "download_dir": self.download_dir, "ok": self.ok,
-                           "datasets": self.datasets, "counts": self.counts(), "seconds": round(self.seconds, 3),
+                           "datasets": self.datasets, "notes": self.notes, "counts": self.counts(),
+                           "seconds": round(self.seconds, 3),
                            "items": [asdict(i) for i in self.items], "ingest": ingest_part}, indent=2)
 
     def summary(self) -> str:
         counts = ", ".join(f"{n} {status}" for status, n in sorted(self.counts().items())) or "nothing to fetch"
         lines = [f"{len(self.items)} download(s) of {', '.join(self.datasets) or 'no dataset'} from {self.url} in "
                  f"{self.seconds:.1f} s: {counts} (kept in {self.download_dir})"]
+        lines += [f"  left out {note}" for note in self.notes]
         lines += [f"  failed {i.dataset_id} {i.key}: {i.reason}" for i in self.failed]
         if self.ingest is not None:
             lines += ["ingest: " + line for line in self.ingest.summary().splitlines()]
@@ -111,8 +118,9 @@ def _time(value: TimeLike, what: str) -> pd.Timestamp:
 
 def fetch(source: str, dataset_ids: list[str] | str, start: TimeLike, end: TimeLike, *,
           download_dir: str | os.PathLike[str] | None = None, ingest_into: Any = None, url: str | None = None,
-          delivery_format: str = "CEF", window: str | pd.Timedelta = "1D", timeout: float = 60.0,
-          retries: int = 4, backoff: float = 2.0, progress: bool | None = None) -> FetchReport:
+          delivery_format: str | None = None, window: str | pd.Timedelta = "1D", timeout: float = 60.0,
+          retries: int = 4, backoff: float = 2.0, request_limit: int | None = None,
+          progress: bool | None = None) -> FetchReport:
     """Fetch datasets from an ESA archive for a time range, and ingest them into a store when asked.
 
     Parameters
@@ -132,20 +140,23 @@ def fetch(source: str, dataset_ids: list[str] | str, start: TimeLike, end: TimeL
     url:
         The archive's base URL (default: the source's setting, e.g. ``HELIOHUB_CSA_URL``, else the public one).
     delivery_format:
-        CSA only: ``CEF``, ``CDF`` or ``CDF_ISTP``.
+        CSA only: ``CEF`` (its default), ``CDF`` or ``CDF_ISTP``.
     window:
         CSA only: the time span of one request (the archive's synchronous limit is 1 GB compressed; a window it
         refuses as too large is asked for in halves).
     timeout, retries, backoff:
         Seconds to wait for an answer; how many times to retry a failed request; seconds before the first retry
         (doubling after).
+    request_limit:
+        The most bytes the archive delivers in one request (default: the source's, the CSA's 1 GB): windows are
+        sized to stay under half of it.
     """
-    if source not in SOURCES:
-        raise FetchError(f"no archive source {source!r}: use one of {', '.join(SOURCES)}")
     started = time.perf_counter()
-    archive_source: ArchiveSource = Csa(delivery_format) if source == "csa" else SOURCES[source]()
-    base = url or os.environ.get(archive_source.setting) or archive_source.default_url
-    http = Http(base, f"--url or {archive_source.setting}", timeout=timeout, retries=retries, backoff=backoff)
+    chosen = archive_source(source, delivery_format)
+    if request_limit is not None:
+        chosen.request_limit = request_limit
+    base = url or os.environ.get(chosen.setting) or chosen.default_url
+    http = Http(base, f"--url or {chosen.setting}", timeout=timeout, retries=retries, backoff=backoff)
     first, last = _time(start, "start"), _time(end, "end")
     if first >= last:
         raise FetchError(f"start {first} is not before end {last}")
@@ -155,15 +166,74 @@ def fetch(source: str, dataset_ids: list[str] | str, start: TimeLike, end: TimeL
     report = FetchReport(source, http.base_url, str(root))
     patterns = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
     for pattern in patterns:
-        report.datasets += [d for d in archive_source.datasets(http, pattern) if d not in report.datasets]
-    items = [item for dataset_id in report.datasets
-             for item in archive_source.items(http, dataset_id, first, last, pd.Timedelta(window))]
-    for item in progress_bar(items, progress, "downloads"):
-        report.items += _get(archive_source, http, item, root / source)
+        offered, notes = chosen.datasets(http, pattern)
+        report.datasets += [d for d in offered if d not in report.datasets]
+        report.notes += [n for n in notes if n not in report.notes]
+    planned = {dataset_id: chosen.items(http, dataset_id, first, last, pd.Timedelta(window))
+               for dataset_id in report.datasets}
+    report.items = _download_all(chosen, http, planned, root / source, progress)
     if store is not None:
         report.ingest = _ingest(report, store, progress)
     report.seconds = time.perf_counter() - started
     return report
+
+
+SIZE_MARGIN = 0.5
+"""A window is planned to hold at most this share of the archive's request limit (the estimate is an average)."""
+
+
+def _download_all(source: ArchiveSource, http: Http, planned: dict[str, list[Item]], root: Path,
+                  progress: bool | None) -> list[ItemResult]:
+    """Every planned download, ``source.parallel`` at a time, under one progress bar. Where the archive limits a
+    request's size, each dataset's first window is fetched first: its bytes per record (with the inventory's
+    record counts) size the dataset's other windows before they are asked for."""
+    from tqdm.auto import tqdm
+
+    bar = tqdm(total=sum(map(len, planned.values())), unit="downloads", file=sys.stderr,
+               disable=None if progress is None else not progress)
+    found: dict[Item, list[ItemResult]] = {}
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, source.parallel)) as pool:
+            def run(items: list[Item]) -> None:
+                for item, results in zip(items, pool.map(lambda i: _get(source, http, i, root), items),
+                                         strict=True):
+                    found[item] = results
+                    bar.update(1)
+
+            if source.request_limit is None:
+                run([item for items in planned.values() for item in items])
+            else:
+                run([items[0] for items in planned.values() if items])
+                rest = {dataset_id: _sized(source, items[1:], _bytes_per_record(items[0], found[items[0]]))
+                        for dataset_id, items in planned.items() if items}
+                bar.total = len(found) + sum(map(len, rest.values()))
+                bar.refresh()
+                run([item for items in rest.values() for item in items])
+                planned = {dataset_id: planned[dataset_id][:1] + rest[dataset_id] for dataset_id in rest}
+    finally:
+        bar.close()
+    return [result for items in planned.values() for item in items for result in found[item]]
+
+
+def _bytes_per_record(item: Item, results: list[ItemResult]) -> float | None:
+    wire = sum(r.wire_bytes for r in results)
+    return wire / item.records if item.records and wire else None
+
+
+def _sized(source: ArchiveSource, items: list[Item], bytes_per_record: float | None) -> list[Item]:
+    """``items``, each whose estimated size passes the margin of the archive's limit cut into enough parts."""
+    if bytes_per_record is None:
+        return items
+    sized = []
+    for item in items:
+        estimate = (item.records or 0) * bytes_per_record
+        parts = math.ceil(estimate / (source.request_limit * SIZE_MARGIN))
+        cut = source.split(item, parts) if parts > 1 else None
+        if cut:
+            log.info("%s %s: about %.0f MB, asked for in %d parts", item.dataset_id, item.key, estimate / 1e6,
+                     len(cut))
+        sized += cut or [item]
+    return sized
 
 
 def _folder(root: Path, item: Item) -> Path:
@@ -181,58 +251,79 @@ def _write_manifest(folder: Path, manifest: dict[str, Any]) -> None:
     scratch.replace(folder / MANIFEST)
 
 
-def _get(source: ArchiveSource, http: Http, item: Item, root: Path) -> list[ItemResult]:
-    """Download one item into its folder (unless an earlier run did), checked whole; halves when too large."""
-    folder = _folder(root, item)
+def _kept(folder: Path) -> dict[str, Any] | None:
+    """The manifest of an earlier run's download, if its files are all still there as it recorded them."""
     manifest = _manifest(folder)
+    if manifest is None:
+        return None
+    for f in manifest["files"]:
+        path = folder / f["name"]
+        if not path.is_file() or path.stat().st_size != f["bytes"]:
+            log.warning("%s: %s is missing or changed since it was fetched; fetching it again", folder, f["name"])
+            return None
+    return manifest
+
+
+def _get(source: ArchiveSource, http: Http, item: Item, root: Path) -> list[ItemResult]:
+    """Download one item into its folder (unless an earlier run did), checked whole; in parts when too large."""
+    folder = _folder(root, item)
+    manifest = _kept(folder)
     if manifest is not None:
         return [ItemResult(item.dataset_id, item.key, "kept" if manifest["files"] else "empty",
-                           [str(folder / f["name"]) for f in manifest["files"]])]
+                           [str(folder / f["name"]) for f in manifest["files"]],
+                           wire_bytes=manifest.get("wire_bytes", 0))]
     partial = folder.with_name(f".{item.key}.partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
     what = f"{item.dataset_id} {item.key} from {http.url(item.path)}"
     try:
-        names = _download(http, item, partial, what)
+        names, wire = download_item(source, http, item, partial, what)
     except PackageTooLarge as error:
         shutil.rmtree(partial, ignore_errors=True)
-        halves = source.halves(item)
-        if halves is None:
+        parts = source.split(item, 2)
+        if parts is None:
             return [ItemResult(item.dataset_id, item.key, "failed", reason=str(error))]
-        return [result for half in halves for result in _get(source, http, half, root)]
+        log.info("%s: asking for it in %d parts", error, len(parts))
+        return [result for part in parts for result in _get(source, http, part, root)]
     except FetchError as error:
         shutil.rmtree(partial, ignore_errors=True)
-        if item.optional and "HTTP 404" in str(error):
-            names = None
-        else:
-            return [ItemResult(item.dataset_id, item.key, "failed", reason=str(error))]
-    if names is None:
-        partial.mkdir(parents=True, exist_ok=True)
-        names = []
+        return [ItemResult(item.dataset_id, item.key, "failed", reason=str(error))]
+    partial.mkdir(parents=True, exist_ok=True)
     files = [{"name": n, "bytes": (partial / n).stat().st_size,
               "sha256": hashlib.sha256((partial / n).read_bytes()).hexdigest()} for n in names]
     _write_manifest(partial, {"dataset_id": item.dataset_id, "key": item.key, "url": http.url(item.path),
-                              "params": item.params, "files": files, "ingested_into": [],
+                              "params": item.params, "files": files, "ingested_into": [], "wire_bytes": wire,
                               "fetched": pd.Timestamp.now("UTC").isoformat()})
     replace_folder(partial, folder)
-    return [ItemResult(item.dataset_id, item.key, "fetched" if names else "empty", [str(folder / n) for n in names])]
+    return [ItemResult(item.dataset_id, item.key, "fetched" if names else "empty", [str(folder / n) for n in names],
+                       wire_bytes=wire)]
 
 
-def _download(http: Http, item: Item, partial: Path, what: str) -> list[str]:
-    """The names of the checked files the download left in ``partial``."""
+def download_item(source: ArchiveSource, http: Http, item: Item, partial: Path, what: str) -> tuple[list[str], int]:
+    """The names of the checked files the download left in ``partial`` (none: the archive has no data there),
+    and the bytes it took on the wire."""
     scratch = partial / ".download"
-    given = http.download(item.path, item.params, scratch)
+    try:
+        got = http.download(item.path, item.params, scratch)
+    except HttpError as error:
+        if error.status in source.empty_statuses and not isinstance(error, PackageTooLarge):
+            shutil.rmtree(partial, ignore_errors=True)
+            return [], 0
+        raise
+    if got.status == 204 or got.file_bytes == 0:  # "no content": nothing in this window
+        scratch.unlink()
+        return [], got.wire_bytes
     if item.package:
         files = unpack(scratch, partial, what)
         scratch.unlink()
-        return sorted(f.name for f in files)
+        return sorted(f.name for f in files), got.wire_bytes
     data = scratch.read_bytes()
+    check_whole(data, what)
     if item.size is not None and len(data) != item.size:
         raise FetchError(f"{what}: {len(data)} bytes arrived, the archive's inventory says {item.size}")
-    check_whole(data, what)
-    name = Path(item.filename or given or item.key).name
+    name = Path(item.filename or got.filename or item.key).name
     scratch.rename(partial / name)
-    return [name]
+    return [name], got.wire_bytes
 
 
 def _ingest(report: FetchReport, store: StoreLocation, progress: bool | None) -> IngestReport:
@@ -258,6 +349,12 @@ def _ingest(report: FetchReport, store: StoreLocation, progress: bool | None) ->
 def main_fetch(args: Any, emit: Any = print) -> int:
     """``heliohub fetch``: 0 when everything was fetched (and ingested), 1 when some downloads failed or files
     were refused, 2 when the fetch could not run (the message says why)."""
+    missing = [what for what, value in (("SOURCE", args.source), ("DATASET_ID", args.dataset_ids),
+                                        ("--start", args.start), ("--end", args.end)) if not value]
+    if missing:
+        print(f"heliohub fetch: give {', '.join(missing)} (or --check to ask the archives their questions)",
+              file=sys.stderr)
+        return 2
     try:
         report = fetch(args.source, args.dataset_ids, args.start, args.end, download_dir=args.download_dir,
                        ingest_into=(args.archive or os.environ.get("HELIOHUB_ARCHIVE") or "") if args.ingest else None,
