@@ -4,7 +4,8 @@ data centre moved from ``proba2.oma.be`` to the SIDC's domain; sunpy's client do
 
 It has no query interface: files sit in daily folders, each with an index page, ``lyra/data/bsd/YYYY/MM/DD/``
 (one light curve per day and level, ``lyra_YYYYMMDD-000000_levN_std.fits``; level 1 also as
-``..._lev1_std_v01.fits`` and later versions, of which the highest is taken) and ``swap/data/bsd/YYYY/MM/DD/``
+``..._lev1_std_v01.fits``, the FILENAME the archive's level-1 page gives, https://proba2.sidc.be/data/LYRA/level1,
+and later versions, of which the highest is taken) and ``swap/data/bsd/YYYY/MM/DD/``
 (``swap_lv1_YYYYMMDD_HHMMSS.fits``). A day's folder that does not exist (HTTP 404) holds no data. The datasets are
 heliohub's IDs for them.
 """
