@@ -66,7 +66,7 @@ BARE_SPAWNER = {
 
 def start_up(data: Path, ports: list[int], settings: tuple[str, ...] = ()) -> tuple[subprocess.Popen, float]:
     """``heliohub up`` on these ports with more settings; returns the process and the seconds to ready."""
-    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
+    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port", "hapi_port"]
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
                *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)], *settings]
     log = data.parent / f"{data.name}.out"
@@ -129,7 +129,7 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="heliohub-bench-"))
     work.chmod(0o755)  # the users' accounts pass through to their homes
     try:
-        ports = free_ports(6)
+        ports = free_ports(7)
         names = (f"--UpSettings.users={user_names()!r}", f"--UpSettings.max_servers={len(user_names())}")
         process, cold = start_up(work / "platform", ports, names)
         stop_up(work / "platform", process)

@@ -109,7 +109,7 @@ def platform():
     from .hub_client import free_ports, sign_up
 
     data = passable_folder("heliohub-up-")
-    hub, api, proxy, gateway, gateway_api, s3 = free_ports(6)
+    hub, api, proxy, gateway, gateway_api, s3, hapi = free_ports(7)
     csa = ArchiveServer()
     env = {**os.environ, "HELIOHUB_ADMIN_PASSWORD": ADMIN_PASSWORD, "HELIOHUB_CSA_URL": csa.url("csa-sl-tap")}
     for key in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "HELIOHUB_ARCHIVE"):
@@ -118,6 +118,7 @@ def platform():
                f"--UpSettings.hub_port={hub}", f"--UpSettings.hub_api_port={api}",
                f"--UpSettings.proxy_api_port={proxy}", f"--UpSettings.gateway_port={gateway}",
                f"--UpSettings.gateway_api_port={gateway_api}", f"--UpSettings.s3_port={s3}",
+               f"--UpSettings.hapi_port={hapi}",
                f"--UpSettings.users={list(PASSWORDS)!r}",
                *[f"--UpSettings.{name}={value}" for name, value in LIMITS.items()]]
     output = data / "up.out"

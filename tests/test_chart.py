@@ -191,9 +191,22 @@ def test_rendered_resources(chart):
     assert {"secretRef": {"name": "heliohub-archive-write", "optional": True}} in container["envFrom"]
     assert job["securityContext"]["runAsNonRoot"] is True
 
+    # the HAPI server: heliohub serve with the read-only keys and the hub service's token, behind its Service
+    hapi = find(manifests, "Deployment", "heliohub-hapi")["spec"]["template"]
+    (server,) = hapi["spec"]["containers"]
+    assert server["command"][:2] == ["heliohub", "serve"] and "--max-request-mb" in server["command"]
+    assert {"secretRef": {"name": "heliohub-archive-read", "optional": True}} in server["envFrom"]
+    environment = {e["name"]: e for e in server["env"]}
+    assert environment["JUPYTERHUB_API_TOKEN"]["valueFrom"]["secretKeyRef"] == {
+        "name": "hub", "key": "hub.services.hapi.apiToken"}
+    assert environment["JUPYTERHUB_SERVICE_PREFIX"]["value"] == "/services/hapi/"
+    assert hapi["metadata"]["labels"]["hub.jupyter.org/network-access-hub"] == "true"
+    assert find(manifests, "Service", "heliohub-hapi")["spec"]["ports"][0]["port"] == 8900
+
     # by default: no keys in the chart (the operator's Secret or cloud identity), no ingest
     kinds = {(m["kind"], m["metadata"]["name"]) for m in render(chart)}
-    assert kinds == {("ConfigMap", "heliohub-archive"), ("NetworkPolicy", "heliohub-singleuser-egress")}
+    assert kinds == {("ConfigMap", "heliohub-archive"), ("NetworkPolicy", "heliohub-singleuser-egress"),
+                     ("Deployment", "heliohub-hapi"), ("Service", "heliohub-hapi")}
 
 
 def test_two_releases_share_a_namespace(chart, monkeypatch):
@@ -227,6 +240,12 @@ def test_two_releases_share_a_namespace(chart, monkeypatch):
         sources = {ref["name"] for value in environment.values() if isinstance(value, dict)
                    for ref in value["valueFrom"].values()}
         assert sources == {config, read_keys}, release
+        # the hub reaches this release's HAPI Service, whose pod has this release's read-only keys
+        (hapi,) = [s for s in hub_config(values, monkeypatch, release).JupyterHub.services if s["name"] == "hapi"]
+        assert hapi["url"] == f"http://{config.removesuffix('-archive')}-hapi.science:8900"
+        assert ("Service", f"{config.removesuffix('-archive')}-hapi") in names[release]
+        (server,) = find(manifests, "Deployment")["spec"]["template"]["spec"]["containers"]
+        assert {"secretRef": {"name": read_keys, "optional": True}} in server["envFrom"]
         gateway = gateway_config(values, monkeypatch, release)
         for role in ("scheduler", "worker"):
             env_from = gateway.KubeClusterConfig[f"{role}_extra_container_config"]["envFrom"]

@@ -99,6 +99,24 @@ def test_the_archive_is_read_only_for_users(platform, alice):
     assert output.strip() == "refused"
 
 
+def test_the_hapi_server_is_a_hub_service_behind_the_hub_login(platform, alice):
+    url = f"{platform['url'].rstrip('/')}/services/hapi/hapi"
+    anonymous = requests.get(f"{url}/capabilities", allow_redirects=False, timeout=30)
+    assert anonymous.status_code in (302, 403), anonymous.status_code  # to the hub's login, or refused
+    answer = requests.get(f"{url}/capabilities", headers={"Authorization": f"token {alice.token}"}, timeout=30)
+    assert answer.status_code == 200 and answer.json()["outputFormats"] == ["csv", "binary"]
+    # from a kernel, with the user's server's own hub token (its scopes include the HAPI service)
+    output = alice.run(
+        "import os, requests\n"
+        f"answer = requests.get({url!r} + '/data', params={{'dataset': 'C1_CP_FGM_SPIN', "
+        "'start': '2001-06-11T20:00Z', 'stop': '2001-06-11T21:00Z', 'parameters': 'B_mag__C1_CP_FGM_SPIN'}, "
+        "headers={'Authorization': 'token ' + os.environ['JUPYTERHUB_API_TOKEN']}, timeout=60)\n"
+        "print(answer.status_code, len(answer.text.splitlines()))\n"
+        "print(open_dataset('C1_CP_FGM_SPIN').sizes['time'])\n")
+    (status, lines), (records,) = (line.split() for line in output.strip().splitlines())
+    assert status == "200" and int(lines) == int(records) == 880
+
+
 def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
     """As the chart's ingest job does: `heliohub ingest --gateway-workers` with the ingest service's token (the
     file is in the demo archive already: it goes in under a dataset ID of its own)."""
@@ -184,7 +202,7 @@ def _up_and_down(data: Path, ports: list[int], log: str, while_up=None) -> str:
         closed = probe.getsockname()[1]
     env = {**os.environ, "HELIOHUB_CSA_URL": f"http://127.0.0.1:{closed}"}
     env.pop("HELIOHUB_ADMIN_PASSWORD", None)
-    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port"]
+    names = ["hub_port", "hub_api_port", "proxy_api_port", "gateway_port", "gateway_api_port", "s3_port", "hapi_port"]
     command = [sys.executable, "-m", "heliohub.cli", "up", f"--data-dir={data}",
                *[f"--UpSettings.{n}={p}" for n, p in zip(names, ports, strict=True)]]
     output = data.parent / log
@@ -218,7 +236,7 @@ def _heliohub(code: str, env: dict[str, str]) -> str:
 def test_down_stops_everything_and_a_second_up_reuses_the_store():
     """A platform of its own (own ports and data folder) with the demo archive, stopped and started again; what an
     operator ingested through its S3 endpoint meanwhile is still there."""
-    ports = free_ports(6)
+    ports = free_ports(7)
     folder = passable_folder("heliohub-updown-")
     master = real_file("ulysses", "cdf", "uy_proton-distributions_swoops_00000000_v01.cdf")
     ingest = f"import heliohub\nassert heliohub.ingest([{str(master)!r}], progress=False).ok"

@@ -94,6 +94,17 @@ def parser() -> argparse.ArgumentParser:
         description="Move every dataset (one commit each) and then the catalog (one commit) to the present layout; "
         "readers see each whole, before or after. Re-run it to finish a run that stopped part-way.")
     upgrade.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
+    serve = commands.add_parser(
+        "serve", help="serve the store as a HAPI 3.1 server (capabilities, about, catalog, info, data)",
+        description="Serve the archive store over HTTP as a HAPI 3.1 server, for hapiclient, Autoplot, SciQLop/"
+        "speasy, IDL and MATLAB clients. Alone it answers anyone who reaches the address; run by JupyterHub as a "
+        "service it asks for a hub login or token.")
+    serve.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
+    serve.add_argument("--address", default="127.0.0.1", help="the address to listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, help="the port (default: the hub service's, else 8900)")
+    serve.add_argument("--max-request-mb", type=float, default=1000.0,
+                       help="the largest data answer, in MB of binary records (default 1000, the CSA's 1 GB); "
+                       "larger requests get HAPI 1408")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
                              add_help=False)
@@ -127,6 +138,10 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     if args.command in ("files", "upgrade"):
         return _store_command(args)
+    if args.command == "serve":
+        from .serving.server import main_serve
+
+        return main_serve(args)
     if args.command == "fetch" and args.check:
         from .fetching.check import main_check
 

@@ -89,18 +89,24 @@ else:
     c.Spawner.pre_spawn_hook = copy_tutorials
 
 # Dask Gateway as a hub service (the daskhub chart's wiring), the ingest's identity towards it (as in the Helm
-# chart), and idle-server culling.
+# chart), idle-server culling, and the HAPI server over the store (read with the users' read-only keys; a hub login
+# or token to reach it, at /services/hapi/hapi).
+hapi_host, hapi_port = state["hapi_url"].rsplit("/", 1)[1].rsplit(":", 1)
 c.JupyterHub.services = [
+    {"name": "hapi", "url": state["hapi_url"], "display": True, "oauth_no_confirm": True,
+     "command": [state["python"], "-m", "heliohub.cli", "serve", "--address", hapi_host, "--port", hapi_port,
+                 "--max-request-mb", str(state["hapi_max_request_mb"])],
+     "environment": {k: v for k, v in state["user_environment"].items() if not k.startswith("DASK_GATEWAY__")}},
     {"name": "dask-gateway", "api_token": state["gateway_token"], "display": False},
     {"name": "heliohub-ingest", "api_token": state["ingest_token"], "display": False},
     {"name": "idle-culler", "command": [state["python"], "-m", "jupyterhub_idle_culler",
                                         f"--timeout={state['cull_idle_seconds']}"]},
 ]
 c.JupyterHub.load_roles = [
-    {"name": "user", "scopes": ["self", "access:services!service=dask-gateway"]},
+    {"name": "user", "scopes": ["self", "access:services!service=dask-gateway", "access:services!service=hapi"]},
     {"name": "heliohub-ingest", "services": ["heliohub-ingest"], "scopes": ["access:services!service=dask-gateway"]},
     {"name": "idle-culler", "services": ["idle-culler"],
      "scopes": ["list:users", "read:users:activity", "read:servers", "delete:servers"]},
 ]
 c.Spawner.server_token_scopes = ["users:activity!user", "access:servers!server",
-                                 "access:services!service=dask-gateway"]
+                                 "access:services!service=dask-gateway", "access:services!service=hapi"]

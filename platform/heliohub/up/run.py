@@ -184,7 +184,7 @@ class Platform:
         s = self.settings
         self._folders()
         busy = [p for p in (s.hub_port, s.hub_api_port, s.proxy_api_port, s.gateway_port, s.gateway_api_port,
-                            s.s3_port) if not _free(s.host, p)]
+                            s.s3_port, s.hapi_port) if not _free(s.host, p)]
         if busy:
             raise SystemExit(f"heliohub up: port(s) {busy} on {s.host} are in use (another heliohub up? "
                              "`heliohub down`, or set other ports)")
@@ -218,6 +218,7 @@ class Platform:
             "proxy_api_url": f"http://{s.host}:{s.proxy_api_port}", "proxy_token": secrets.token_hex(32),
             "gateway_url": s.gateway_url, "gateway_address": f"{s.host}:{s.gateway_port}",
             "gateway_api_address": f"{s.host}:{s.gateway_api_port}", "gateway_token": secrets.token_hex(32),
+            "hapi_url": f"http://{s.host}:{s.hapi_port}", "hapi_max_request_mb": s.hapi_max_request_mb,
             "admin_user": s.admin_user, "admin_password": admin_password, "users": list(s.users),
             "minimum_password_length": s.minimum_password_length, "login_attempts": s.login_attempts,
             "lockout_seconds": s.lockout_seconds, "cull_idle_seconds": s.cull_idle_seconds,

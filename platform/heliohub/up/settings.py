@@ -22,6 +22,11 @@ class UpSettings(Configurable):
         config=True)
     gateway_api_port = Integer(8085, help="Dask Gateway's private API port.").tag(config=True)
     s3_port = Integer(8084, help="The S3 endpoint's port.").tag(config=True)
+    hapi_port = Integer(8086, help="The HAPI server's port (a hub service, reached at /services/hapi/hapi through the "
+                                   "hub, with a hub login or token).").tag(config=True)
+    hapi_max_request_mb = Float(1000.0, help="The largest answer of the HAPI server's data endpoint, in MB of "
+                                             "binary records (the CSA's synchronous limit is 1 GB); larger requests "
+                                             "get HAPI 1408.").tag(config=True)
     bucket = Unicode("heliohub-archive", help="The bucket holding the archive store.").tag(config=True)
     admin_user = Unicode("admin", help="The first admin's user name.").tag(config=True)
     admin_password = Unicode(help="The admin's password (at least 32 characters); from "
