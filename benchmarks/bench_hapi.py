@@ -1,5 +1,5 @@
-"""The HAPI server's data throughput (issue 21): 30 days of 4 s FGM-like data (about 650,000 records) in a folder
-store, served by `heliohub serve` in a process of its own, read whole over HTTP on 127.0.0.1.
+"""The HAPI server's data throughput and the export's (issue 21): 30 days of 4 s FGM-like data (about 650,000
+records) in a folder store, served by `heliohub serve` in a process of its own, read whole over HTTP on 127.0.0.1.
 
     .venv/bin/python benchmarks/bench_hapi.py         # writes benchmarks/results/hapi.json
 
@@ -7,6 +7,9 @@ Goals: binary HAPI >= 0.5x `open_dataset` + numpy (the same records read from th
 process); CSV HAPI >= 0.8x pandas writing the same values to CSV (the same DataFrame the server would have to
 build, written to memory). Both baselines do less than the server does (no HTTP, no time formatting for the
 binary one), so a ratio of 1 would mean the server costs nothing.
+
+Exports of the same 30 days are timed per format (`heliohub.export` into a local folder), beside reading them
+(`open_dataset` + load), which every export does first.
 
 Two floors are timed beside the binary answer: the same bytes served from memory by tornado in the same blocks
 (the HTTP transfer alone, nothing read or formatted) and the server's own work without HTTP (the answer's blocks
@@ -119,6 +122,28 @@ def pandas_csv(values: dict[str, np.ndarray]) -> int:
     return len(out.getvalue())
 
 
+def exports(archive: Path) -> dict[str, dict[str, float]]:
+    import shutil
+
+    out = DATA / "hapi" / "exports"
+    figures = {}
+    read = median_seconds(lambda: heliohub.open_dataset(DATASET, START.rstrip("Z"), STOP.rstrip("Z"),
+                                                        archive=str(archive)).load(), repeat=3)[0]
+    for answer_format in ("cdf", "netcdf", "csv"):
+        shutil.rmtree(out, ignore_errors=True)
+        def one(f: str = answer_format) -> list:
+            return heliohub.export(DATASET, START.rstrip("Z"), STOP.rstrip("Z"), format=f, out=out,
+                                   archive=str(archive))
+
+        seconds = median_seconds(one, repeat=3)[0]
+        (written,) = one()
+        figures[answer_format] = {"seconds": round(seconds, 3), "megabytes": round(written.bytes / 1e6, 1),
+                                  "records_per_second": round(written.records / seconds),
+                                  "vs_reading_alone": round(seconds / read, 2)}
+    figures["reading_alone_seconds"] = round(read, 3)
+    return figures
+
+
 def main() -> None:
     archive = store()
     process, url = serve(archive)
@@ -138,6 +163,7 @@ def main() -> None:
     finally:
         process.terminate()
         process.wait()
+    export_figures = exports(archive)
     write_results("hapi", {
         "records": records, "binary_bytes": binary_bytes, "csv_bytes": csv_bytes,
         "seconds": {"hapi_binary": round(binary, 3), "open_dataset_numpy": round(numpy_read, 3),
@@ -149,6 +175,7 @@ def main() -> None:
                    "http_transfer_floor_vs_open_dataset": round(numpy_read / transfer, 2),
                    "csv_vs_pandas": round(pandas_write / csv, 2)},
         "goals": {"binary_vs_open_dataset": 0.5, "csv_vs_pandas": 0.8},
+        "export": export_figures,
         "met": {"binary": numpy_read / binary >= 0.5, "csv": pandas_write / csv >= 0.8},
     })
 

@@ -13,9 +13,12 @@ import subprocess
 import sys
 import tempfile
 import time
+import warnings
 from pathlib import Path
 
 import pytest
+
+import heliohub
 
 DATA = Path(__file__).resolve().parents[1] / "data"
 CEF = DATA / "cluster" / "cef"
@@ -80,6 +83,35 @@ def s3_archive(s3_endpoint, monkeypatch, request):
     bucket = f"archive-{name}-{hashlib.sha256(request.node.nodeid.encode()).hexdigest()[:8]}"
     boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket=bucket)
     return f"s3://{bucket}/store"
+
+
+@pytest.fixture(scope="session")
+def demo_archive(s3_endpoint):
+    """The demo archive `heliohub up` fills (every real file of data/ and sunpy's), ingested once into a bucket of
+    the S3 endpoint: its URL and the environment that reaches it (for subprocesses)."""
+    import boto3
+
+    from heliohub.up import demo
+
+    environment = {"AWS_ACCESS_KEY_ID": "heliohub-test", "AWS_SECRET_ACCESS_KEY": "heliohub-test",
+                   "AWS_REGION": "us-east-1", "AWS_ENDPOINT_URL": s3_endpoint}
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in environment.items():
+            patch.setenv(name, value)
+        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="demo")
+        files, _ = demo.inputs()
+        report = heliohub.ingest(files, "s3://demo/store", include_paths=demo.include_paths(), progress=False)
+        assert report.datasets, report.summary()
+    return {"url": "s3://demo/store", "environment": environment}
+
+
+def stored(archive: dict, dataset_id: str, *range_: str):
+    """A dataset of ``demo_archive`` (optionally a range of it), loaded."""
+    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
+        warnings.simplefilter("ignore", heliohub.CaveatWarning)
+        for name, value in archive["environment"].items():
+            patch.setenv(name, value)
+        return heliohub.open_dataset(dataset_id, *range_, archive=archive["url"]).load()
 
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -1,16 +1,18 @@
-"""`heliohub serve`, the HAPI 3.1 server, run as a real process over the demo archive on the S3 endpoint, read with
-hapiclient (the field's Python client) and checked against `open_dataset`, its JSON against the HAPI schema
-(tests/fixtures/hapi/), and its refusals against the specification's status codes."""
+"""`heliohub serve`, the HAPI 3.1 server and the CSA-style product requests, run as a real process over the demo
+archive on the S3 endpoint: read with hapiclient (the field's Python client) and checked against `open_dataset`, its
+JSON against the HAPI schema (tests/fixtures/hapi/), its refusals against the specification's status codes; the
+product requests with the CSA's wget line, unpacked as heliohub's CSA fetcher unpacks the archive's packages."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tarfile
 import time
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -18,29 +20,12 @@ import pytest
 import requests
 
 import heliohub
-from heliohub.up import demo
 
+from .conftest import stored as _stored
 from .hub_client import free_ports
 from .store_helpers import ROOT
 
 SCHEMA = Path(__file__).with_name("fixtures") / "hapi" / "HAPI-data-access-schema-3.1.json"
-S3 = {"AWS_ACCESS_KEY_ID": "heliohub-test", "AWS_SECRET_ACCESS_KEY": "heliohub-test", "AWS_REGION": "us-east-1"}
-
-
-@pytest.fixture(scope="module")
-def archive(s3_endpoint):
-    """The demo archive (every real file of data/ and sunpy's), ingested into a bucket of the S3 endpoint."""
-    import boto3
-
-    environment = {**S3, "AWS_ENDPOINT_URL": s3_endpoint}
-    with pytest.MonkeyPatch.context() as patch:
-        for name, value in environment.items():
-            patch.setenv(name, value)
-        boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1").create_bucket(Bucket="hapi")
-        files, _ = demo.inputs()
-        report = heliohub.ingest(files, "s3://hapi/store", include_paths=demo.include_paths(), progress=False)
-        assert report.datasets, report.summary()
-        yield {"url": "s3://hapi/store", "environment": environment}
 
 
 class Server:
@@ -78,8 +63,8 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def server(archive):
-    running = Server(archive)
+def server(demo_archive):
+    running = Server(demo_archive)
     yield running
     running.close()
 
@@ -103,15 +88,9 @@ def _valid(validators, kind: str, body: dict) -> None:
     assert not problems, problems
 
 
-def _stored(archive: dict, dataset_id: str):
-    with pytest.MonkeyPatch.context() as patch, warnings.catch_warnings():
-        warnings.simplefilter("ignore", heliohub.CaveatWarning)
-        for name, value in archive["environment"].items():
-            patch.setenv(name, value)
-        return heliohub.open_dataset(dataset_id, archive=archive["url"]).load()
 
 
-def test_every_dataset_reads_with_hapiclient_as_open_dataset_gives_it(server, archive, tmp_path):
+def test_every_dataset_reads_with_hapiclient_as_open_dataset_gives_it(server, demo_archive, tmp_path):
     from hapiclient import hapi
 
     catalog = server.get("catalog").json()["catalog"]
@@ -119,7 +98,7 @@ def test_every_dataset_reads_with_hapiclient_as_open_dataset_gives_it(server, ar
     for entry in catalog:
         dataset_id = entry["id"]
         info = server.get("info", dataset=dataset_id).json()
-        stored = _stored(archive, dataset_id)
+        stored = _stored(demo_archive, dataset_id)
         served = [p for p in info["parameters"][1:]]
         assert {p["name"] for p in served} | set(info.get("x_heliohub_not_served", [])) == set(stored.data_vars)
         big = sum(np.prod(p.get("size", [1])) for p in served) > 20_000  # images: binary only
@@ -151,7 +130,7 @@ def test_the_json_answers_validate_against_the_hapi_schema(server, validators):
     assert list(validators["info"].iter_errors(broken))
 
 
-def test_a_subset_with_its_header_and_day_of_year_times(server, archive):
+def test_a_subset_with_its_header_and_day_of_year_times(server, demo_archive):
     response = server.get("data", dataset="C1_CP_FGM_SPIN", parameters="B_mag__C1_CP_FGM_SPIN",
                           start="2001-162T20:00Z", stop="2001-162T20:10Z", include="header")
     assert response.status_code == 200 and response.headers["Content-Type"].startswith("text/csv")
@@ -161,7 +140,7 @@ def test_a_subset_with_its_header_and_day_of_year_times(server, archive):
     assert header == {**info, "format": "csv"}
     assert [p["name"] for p in header["parameters"]] == ["Time", "B_mag__C1_CP_FGM_SPIN"]
     rows = [line.split(",") for line in lines if not line.startswith("#")]
-    stored = _stored(archive, "C1_CP_FGM_SPIN").sel(time=slice("2001-06-11T20:00", "2001-06-11T20:09:59.999999"))
+    stored = _stored(demo_archive, "C1_CP_FGM_SPIN").sel(time=slice("2001-06-11T20:00", "2001-06-11T20:09:59.999999"))
     assert [r[0] for r in rows] == [f"{t}Z" for t in np.datetime_as_string(stored["time"].values, unit="ns")]
     np.testing.assert_array_equal([float(r[1]) for r in rows],
                                   stored["B_mag__C1_CP_FGM_SPIN"].values.astype(np.float64))
@@ -199,15 +178,19 @@ def test_bad_requests_get_the_specifications_status(server, validators, endpoint
     assert server.get("capabilities").status_code == 200  # still serving
 
 
-def test_a_request_past_the_operators_limit_is_refused(archive, validators):
-    limited = Server(archive, "--max-request-mb", "0.05")
+def test_a_request_past_the_operators_limit_is_refused(demo_archive, validators):
+    limited = Server(demo_archive, "--max-request-mb", "0.05")
     try:
         response = limited.get("data", dataset="C4_CP_FGM_SPIN", start="2001-06-11Z", stop="2001-07-10Z")
         assert response.status_code == 400 and response.json()["status"]["code"] == 1408
         assert "this server's limit" in response.json()["status"]["message"]
         _valid(validators, "error", response.json())
+        too_large = requests.get(f"http://127.0.0.1:{limited.port}/csa/data", timeout=60, params={
+            "RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C4_CP_FGM_SPIN", "START_DATE": "2001-06-11T00:00:00Z",
+            "END_DATE": "2001-07-10T00:00:00Z", "DELIVERY_FORMAT": "CDF"})
+        assert too_large.status_code == 413 and "reduce your request" in too_large.text
         small = limited.get("data", dataset="C4_CP_FGM_SPIN", start="2001-06-11T20:00Z", stop="2001-06-11T20:01Z")
-        times = _stored(archive, "C4_CP_FGM_SPIN")["time"].values
+        times = _stored(demo_archive, "C4_CP_FGM_SPIN")["time"].values
         expected = ((times >= np.datetime64("2001-06-11T20:00")) & (times < np.datetime64("2001-06-11T20:01"))).sum()
         assert small.status_code == 200 and small.text.count("\n") == expected > 0
     finally:
@@ -234,3 +217,57 @@ def test_a_client_that_goes_away_mid_stream_stops_it_and_the_server_serves_on(se
     whole = server.get("data", dataset=dataset, format="binary", **day)
     records = len(whole.content) // record
     assert whole.status_code == 200 and len(whole.content) == records * record > 16 << 20
+
+
+PRODUCT = ("RETRIEVAL_TYPE=PRODUCT&DATASET_ID=C1_CP_FGM_SPIN,C2_CP_FGM_SPIN&START_DATE=2001-06-11T20:00:00Z"
+           "&END_DATE=2001-06-11T21:00:00Z&DELIVERY_FORMAT=CDF&DELIVERY_INTERVAL=ALL&NON_BROWSER")
+
+
+def _package_files(data: bytes, into: Path) -> dict[str, Path]:
+    """A CSA package unpacked as heliohub's CSA fetcher unpacks the archive's own (each file checked whole)."""
+    from heliohub.fetching.packages import unpack
+
+    package = into / "package.tgz"
+    package.write_bytes(data)
+    with tarfile.open(package) as tar:
+        layout = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
+    assert all(m.startswith(("C1_CP_FGM_SPIN/", "C2_CP_FGM_SPIN/", "C4_CP_FGM_SPIN/")) for m in layout), layout
+    return {path.name: path for path in unpack(package, into, "the platform's package")}
+
+
+def test_the_csas_wget_line_gets_a_csa_package_of_the_store(server, demo_archive, tmp_path):
+    url = f"http://127.0.0.1:{server.port}/csa/data?{PRODUCT}"
+    target = tmp_path / "csa.tgz"
+    if shutil.which("wget"):  # the README's line, as a CSA user runs it
+        subprocess.run(["wget", "-q", "-O", str(target), url], check=True, timeout=120)
+    else:
+        target.write_bytes(requests.get(url, timeout=120).content)
+    files = _package_files(target.read_bytes(), tmp_path)
+    assert sorted(files) == ["C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
+                             "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"]
+    for name, path in files.items():
+        dataset_id = name.split("__")[0]
+        back, store = heliohub.read_file(path), _stored(demo_archive, dataset_id)
+        np.testing.assert_array_equal(back["time"].values, store["time"].values)
+        vector = f"B_vec_xyz_gse__{dataset_id}"
+        np.testing.assert_array_equal(back[vector].values, store[vector].values)
+
+
+def test_daily_delivery_and_refusals_as_the_csa_gives_them(server, demo_archive, tmp_path):
+    daily = requests.get(f"http://127.0.0.1:{server.port}/csa/data", timeout=120, params={
+        "RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C4_CP_FGM_SPIN", "START_DATE": "2001-06-11T00:00:00Z",
+        "END_DATE": "2001-07-10T00:00:00Z", "DELIVERY_FORMAT": "CDF_ISTP", "DELIVERY_INTERVAL": "DAILY"})
+    assert daily.status_code == 200 and daily.headers["Content-Type"] == "application/x-gzip"
+    files = _package_files(daily.content, tmp_path)
+    assert sorted(n[16:24] for n in files) == ["20010611", "20010706", "20010707", "20010708", "20010709"]
+    records = sum(heliohub.read_file(p).sizes["time"] for p in files.values())
+    assert records == _stored(demo_archive, "C4_CP_FGM_SPIN").sizes["time"]
+    base = {"RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C1_CP_FGM_SPIN", "START_DATE": "2001-06-11T20:00:00Z",
+            "END_DATE": "2001-06-11T21:00:00Z"}
+    for change, status, said in (({"DELIVERY_FORMAT": "CEF"}, 400, "not offered by this server yet"),
+                                 ({"DATASET_ID": "NO_SUCH_DATASET"}, 404, "NO_SUCH_DATASET"),
+                                 ({"END_DATE": "2001-06-11T19:00:00Z"}, 400, "is not before END_DATE"),
+                                 ({"DELIVERY_INTERVAL": "WEEKLY"}, 400, "use ALL, DAILY, HOURLY"),
+                                 ({"AVERAGING": "5s"}, 400, "unknown parameter(s) AVERAGING")):
+        refused = requests.get(f"http://127.0.0.1:{server.port}/csa/data", params={**base, **change}, timeout=60)
+        assert refused.status_code == status and said in refused.text, refused.text

@@ -4,7 +4,8 @@
 file; ``ingest`` fills the store; ``fetch`` gets files from the ESA archives (and ingests them); ``quicklook`` and
 ``inventory`` plot the store; ``open_constellation`` and ``multispacecraft`` analyse several spacecraft at once,
 ``events`` selects event lists from datasets;
-``versions``, ``tag_release`` and ``cite`` pin and cite what a result was made from.
+``versions``, ``tag_release`` and ``cite`` pin and cite what a result was made from; ``export`` writes a time range
+of datasets as CDF, NetCDF-4 or CSV files.
 Each is imported on first use: ``import heliohub`` costs what its errors module costs, a notebook that only opens
 datasets does not pay for astropy, pyarrow and the CDF and FITS readers, and one that only reads files does not pay
 for Icechunk.
@@ -20,6 +21,7 @@ from .errors import (
     ArchiveError,
     CaveatWarning,
     DatasetNotFoundError,
+    ExportError,
     FetchError,
     FileReadError,
     HeliohubError,
@@ -39,7 +41,8 @@ _LAZY = {"open_dataset": ".store.access", "search": ".store.access", "describe":
          "read_file": ".readers", "ingest": ".store.ingest", "fetch": ".fetching", "frame_to_map": ".solar",
          "frame_header": ".solar", "quicklook": ".plots", "inventory": ".plots", "save_figure": ".plots",
          "save_quicklook": ".plots", "open_constellation": ".analysis.constellation",
-         "cite": ".analysis.citation", "versions": ".store.versions", "tag_release": ".store.versions"}
+         "cite": ".analysis.citation", "versions": ".store.versions", "tag_release": ".store.versions",
+         "export": ".serving.export"}
 _MODULES = {"multispacecraft": ".analysis.multispacecraft", "events": ".analysis.events"}
 
 
@@ -59,6 +62,7 @@ __all__ = [
     "ArchiveError",
     "CaveatWarning",
     "DatasetNotFoundError",
+    "ExportError",
     "FetchError",
     "FileReadError",
     "HeliohubError",
@@ -73,6 +77,7 @@ __all__ = [
     "cite",
     "describe",
     "events",
+    "export",
     "fetch",
     "file_table",
     "frame_header",

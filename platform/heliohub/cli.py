@@ -105,6 +105,19 @@ def parser() -> argparse.ArgumentParser:
     serve.add_argument("--max-request-mb", type=float, default=1000.0,
                        help="the largest data answer, in MB of binary records (default 1000, the CSA's 1 GB); "
                        "larger requests get HAPI 1408")
+    exporting = commands.add_parser(
+        "export", help="a time range of datasets as CDF, NetCDF-4 or CSV files",
+        description="Write a time range of datasets of the store as files other tools read (CDF with ISTP "
+        "attributes, NetCDF-4, CSV), named as the CSA names its deliveries, into a folder or an fsspec URL.")
+    exporting.add_argument("dataset_ids", nargs="+", metavar="DATASET_ID", help="the datasets")
+    exporting.add_argument("--start", required=True, help="start of the range (UTC, ISO: 2001-06-11T20:00)")
+    exporting.add_argument("--end", required=True, help="end of the range (UTC, inclusive)")
+    exporting.add_argument("--format", default="cdf", choices=["cdf", "netcdf", "csv"], help="the files' format")
+    exporting.add_argument("--out", default=".", help="a folder or an fsspec URL (default: here)")
+    exporting.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
+    exporting.add_argument("--max-mb", type=float, default=1000.0,
+                           help="refuse an export larger than this many MB (default 1000, the CSA's 1 GB)")
+    exporting.add_argument("--json", action="store_true", help="print a JSON list of the files written")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
                              add_help=False)
@@ -138,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
         return _plot(args)
     if args.command in ("files", "upgrade"):
         return _store_command(args)
+    if args.command == "export":
+        from .serving.export import main_export
+
+        return main_export(args)
     if args.command == "serve":
         from .serving.server import main_serve
 

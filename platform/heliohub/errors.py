@@ -94,6 +94,10 @@ class FetchError(HeliohubError):
     setting to check."""
 
 
+class ExportError(HeliohubError):
+    """An export that cannot be made: the message names the dataset, the range, the format or the limit."""
+
+
 class CaveatWarning(HeliohubWarning):
     """A dataset opened from the store carries caveats or quality flags (once per dataset and process; the caveats
     are in ``ds.attrs["caveats"]`` and in ``heliohub.describe``)."""

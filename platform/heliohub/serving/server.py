@@ -1,4 +1,6 @@
-"""``heliohub serve``: the archive store over HTTP as a HAPI 3.1 server (:mod:`heliohub.serving.hapi`), on tornado.
+"""``heliohub serve``: the archive store over HTTP as a HAPI 3.1 server (:mod:`heliohub.serving.hapi`) at
+``<prefix>hapi/``, and answering the CSA's product requests (:mod:`heliohub.serving.products`) at
+``<prefix>csa/data``, on tornado.
 
 Run alone (``heliohub serve --archive ...``), it answers anyone who can reach its address. Run by JupyterHub as a
 service (``JUPYTERHUB_SERVICE_PREFIX`` and ``JUPYTERHUB_API_TOKEN`` set, as ``heliohub up`` and the Helm chart do),
@@ -13,6 +15,7 @@ import asyncio
 import json
 import logging
 import os
+import time
 import warnings
 from collections.abc import Callable
 from http import HTTPStatus
@@ -22,6 +25,7 @@ from tornado import iostream, web
 
 from ..errors import CaveatWarning
 from .hapi import STATUS, HapiError, HapiService, Limits, header_lines, status
+from .products import ProductRefused, product
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +149,24 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
             self.finish()
             return None
 
+    class Products(Handler):
+        """CSA-style product requests (:mod:`heliohub.serving.products`) at ``<prefix>csa/data``."""
+
+        @authenticated
+        async def get(self) -> None:
+            query = {k: v[-1].decode("utf-8", "replace")
+                     for k, v in self.request.query_arguments.items() if not (hub_login and k == "token")}
+            try:
+                package = await self.run(lambda: product(query, service.store, service.limits.max_bytes))
+            except ProductRefused as error:
+                self.set_status(error.status)
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                return self.finish(f"{error}\n")
+            self.set_header("Content-Type", "application/x-gzip")
+            self.set_header("Content-Disposition", f'attachment; filename="CSA_Download_{int(time.time())}.tgz"')
+            self.finish(package.data)
+            return None
+
     class Unknown(Handler):
         @authenticated
         def get(self, endpoint: str) -> None:
@@ -153,7 +175,8 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
 
     root = f"{prefix.rstrip('/')}/hapi"
     routes: list[Any] = [(rf"{root}/?", Landing), (rf"{root}/(capabilities|about|catalog|info)", Metadata),
-                         (rf"{root}/data", Data), (rf"{root}/(.*)", Unknown)]
+                         (rf"{root}/data", Data), (rf"{root}/(.*)", Unknown),
+                         (rf"{prefix.rstrip('/')}/csa/data", Products)]
     settings: dict[str, Any] = {}
     if hub_login:
         from jupyterhub.services.auth import HubOAuthCallbackHandler

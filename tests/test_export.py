@@ -1,0 +1,165 @@
+"""`heliohub export` and `heliohub.export` over the demo archive on the S3 endpoint: each file read back by the
+field's own readers (cdflib for CDF, xarray for NetCDF, pandas for CSV) and by `heliohub.read_file`, equal to the
+store, attributes included (as each format can hold them: see heliohub/serving/formats.py)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+from pathlib import Path
+
+import cdflib
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import heliohub
+from heliohub.serving.export import export
+
+from .conftest import stored
+from .store_helpers import ROOT
+
+RANGE = ("2000-01-01", "2029-12-31")
+EXCLUDED = {"heliohub_snapshot", "caveats", "source_file", "source_format"}
+
+
+@pytest.fixture(scope="module")
+def datasets(demo_archive):
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in demo_archive["environment"].items():
+            patch.setenv(name, value)
+        frame = heliohub.search(archive=demo_archive["url"])
+    return list(frame[frame["records"] > 0]["dataset_id"])
+
+
+@pytest.fixture
+def environment(demo_archive, monkeypatch):
+    for name, value in demo_archive["environment"].items():
+        monkeypatch.setenv(name, value)
+    return demo_archive
+
+
+def _text(value) -> str:
+    """An attribute as text, without the NUL that stands for an empty text in CDF."""
+    if isinstance(value, np.ndarray):  # NetCDF gives several entries as an array
+        value = value.tolist()
+    if isinstance(value, list | tuple):
+        items = [_text(v) for v in value]
+        return "" if not any(items) else items[0] if len(items) == 1 else str(items)
+    return str(value).replace("\x00", "").strip()
+
+
+def _same_attribute(expected, got) -> bool:
+    a, b = _text(expected), _text(got)
+    if a == b or (a.startswith("9999-12-31") and b.startswith("9999-12-31")):  # a time's fill, in CDF as TT2000's
+        return True
+    try:
+        return float(a) == float(b) or np.float32(float(a)) == np.float32(float(b))
+    except ValueError:
+        return False
+
+
+def _same_values(expected: np.ndarray, got: np.ndarray) -> bool:
+    if expected.dtype.kind == "O" or got.dtype.kind == "O":  # text: CDF's is fixed width, without trailing blanks
+        return [str(v).rstrip() for v in expected.ravel()] == [str(v).rstrip() for v in got.ravel()]
+    if expected.dtype.kind == "f":
+        return np.array_equal(expected.astype(np.float64), got.astype(np.float64), equal_nan=True)
+    return np.array_equal(expected, got)
+
+
+def _assert_same(store: xr.Dataset, back: xr.Dataset, what: str) -> None:
+    for name, variable in store.variables.items():
+        assert name in back.variables, f"{what}: {name} missing"
+        assert back[name].shape == variable.shape, f"{what}: {name} shape"
+        named = [d for d in variable.dims if d in store.variables]  # CDF names a dimension only by its coordinate
+        assert [d for d in back[name].dims if d in named] == named, f"{what}: {name} dims"
+        assert _same_values(variable.values, back[name].values), f"{what}: {name} values"
+        for key, value in variable.attrs.items():
+            if key == "archive_name" and value in store.data_vars:
+                continue  # a CEF time range is a variable and the axis: the axis is Epoch in CDF
+            source = back[name].attrs if key in back[name].attrs else back.attrs  # FITS keywords: global in CDF
+            assert _same_attribute(value, source.get(key)), f"{what}: {name}.{key} {value!r} {source.get(key)!r}"
+    for key, value in store.attrs.items():
+        if key not in EXCLUDED:
+            assert _same_attribute(value, back.attrs.get(key)), f"{what}: {key} {value!r} {back.attrs.get(key)!r}"
+
+
+def test_an_exported_cdf_is_the_store_for_cdflib_and_for_heliohub(environment, datasets, tmp_path):
+    assert len(datasets) >= 15
+    for dataset_id in datasets:
+        (written,) = export(dataset_id, *RANGE, format="cdf", out=tmp_path, archive=environment["url"])
+        store = stored(environment, dataset_id)
+        assert written.records == store.sizes["time"]
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", heliohub.CaveatWarning)
+            _assert_same(store, heliohub.read_file(written.path), f"{dataset_id} CDF")
+        cdf = cdflib.CDF(written.path)
+        for name, variable in store.data_vars.items():
+            if variable.dims[:1] != ("time",) or variable.dtype.kind not in "fiu":
+                continue
+            attributes = cdf.varattsget(name)
+            epoch = attributes["DEPEND_0"]  # ISTP: the record times, by name, in TT2000
+            times = cdflib.cdfepoch.to_datetime(cdf.varget(epoch))
+            np.testing.assert_array_equal(np.asarray(times, dtype="datetime64[ns]"), store["time"].values)
+            values = cdf.varget(name)
+            if "FILLVAL" in attributes and variable.dtype.kind == "f":
+                assert np.asarray(attributes["FILLVAL"]).dtype == variable.dtype  # ISTP: in the variable's type
+                values = np.where(values == attributes["FILLVAL"], np.nan, values)
+            assert _same_values(variable.values, np.asarray(values).reshape(variable.shape)), f"{dataset_id} {name}"
+
+
+def test_an_exported_netcdf_is_the_store_for_xarray(environment, datasets, tmp_path):
+    for dataset_id in datasets:
+        (written,) = export(dataset_id, *RANGE, format="netcdf", out=tmp_path, archive=environment["url"])
+        with xr.open_dataset(written.path, engine="h5netcdf") as back:
+            _assert_same(stored(environment, dataset_id), back.load(), f"{dataset_id} NetCDF")
+
+
+def test_an_exported_csv_is_the_store_for_pandas(environment, tmp_path):
+    (written,) = export("C1_CP_FGM_SPIN", "2001-06-11T20:00", "2001-06-11T20:30", format="csv", out=tmp_path,
+                        archive=environment["url"])
+    table = pd.read_csv(written.path)
+    store = stored(environment, "C1_CP_FGM_SPIN", "2001-06-11T20:00", "2001-06-11T20:30")
+    np.testing.assert_array_equal(pd.to_datetime(table["time"].str.rstrip("Z")).values, store["time"].values)
+    vector = store["B_vec_xyz_gse__C1_CP_FGM_SPIN"].values
+    for k in range(3):  # written at the stored precision (float32's shortest text), read back to it exactly
+        np.testing.assert_array_equal(table[f"B_vec_xyz_gse__C1_CP_FGM_SPIN[{k}]"].values.astype(vector.dtype),
+                                      vector[:, k])
+    assert Path(written.path).name == "C1_CP_FGM_SPIN__20010611_200000_20010611_203000_V070906.csv"
+
+
+def test_several_ids_to_the_users_own_bucket(environment, s3_endpoint):
+    import boto3
+
+    client = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    client.create_bucket(Bucket="my-exports")
+    written = export(["C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN"], "2001-06-11T20:00", "2001-06-11T21:00",
+                     format="netcdf", out="s3://my-exports/hour", archive=environment["url"])
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="my-exports")["Contents"])
+    assert keys == sorted(f"hour/{Path(e.path).name}" for e in written) and len(keys) == 2
+
+
+def test_the_cli_exports_and_refuses_what_it_cannot_do_leaving_nothing(environment, tmp_path):
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "heliohub.cli", "export", *args, "--archive",
+                               environment["url"], "--out", str(tmp_path / "out")], capture_output=True, text=True,
+                              cwd=ROOT, timeout=300, env={**os.environ, **environment["environment"]})
+
+    ok = run("C1_CP_FGM_SPIN", "C4_CP_EFW_L1_P34", "--start", "2001-01-01", "--end", "2001-12-31", "--json")
+    assert ok.returncode == 0, ok.stderr
+    assert [e["dataset_id"] for e in json.loads(ok.stdout)] == ["C1_CP_FGM_SPIN", "C4_CP_EFW_L1_P34"]
+    before = sorted(p.name for p in (tmp_path / "out").iterdir())
+    for args, said in ((["C1_CP_FGM_SPIN", "--start", "2001-01-01", "--end", "2002-01-01", "--format", "xls"],
+                        "invalid choice"),
+                       (["C1_CP_FGM_SPIN", "--start", "2002-01-01", "--end", "2001-01-01"], "start before end"),
+                       (["NO_SUCH_DATASET", "--start", "2001-01-01", "--end", "2002-01-01"], "NO_SUCH_DATASET"),
+                       (["C4_CP_FGM_SPIN", "--start", "2001-01-01", "--end", "2002-01-01", "--max-mb", "0.1"],
+                        "more than the 0 MB an export writes at once")):
+        refused = run(*args)
+        assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, \
+            refused.stderr
+    assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # nothing half-written left
