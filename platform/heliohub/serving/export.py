@@ -60,15 +60,16 @@ def export(dataset_ids: list[str] | str, start: TimeLike, end: TimeLike, *, form
         raise ExportError(f"give a time range, start before end (start={start!r}, end={end!r})")
     store = StoreLocation.resolve(archive)
     ids = [dataset_ids] if isinstance(dataset_ids, str) else list(dataset_ids)
-    opened = []
+    opened, size = [], 0
     for dataset_id in ids:
         with warnings.catch_warnings():
-            warnings.simplefilter("ignore", CaveatWarning)  # the caveats travel in the file's attributes
+            warnings.simplefilter("ignore", CaveatWarning)  # the archive's caveat attributes go into the file
             ds = open_dataset(dataset_id, start, end, archive=store)  # as given: "20:30" means the whole minute
-        size = sum(v.nbytes for v in ds.variables.values())
+        size += sum(v.nbytes for v in ds.variables.values())
         if size > max_bytes:
-            raise ExportError(f"{dataset_id} from {first} to {last} is {size / 1e6:.0f} MB, more than the "
-                              f"{max_bytes / 1e6:.0f} MB an export writes at once; export a shorter range")
+            raise ExportError(f"{', '.join(ids)} from {first} to {last} is over {size / 1e6:.0f} MB, more than the "
+                              f"{max_bytes / 1e6:.0f} MB an export writes at once; export a shorter range or fewer "
+                              "datasets")
         opened.append((dataset_id, ds))
     return [_write(dataset_id, ds, first, last, format, str(out), storage_options or {}) for dataset_id, ds in opened]
 
