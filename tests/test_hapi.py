@@ -227,6 +227,7 @@ def _package_files(data: bytes, into: Path) -> dict[str, Path]:
     """A CSA package unpacked as heliohub's CSA fetcher unpacks the archive's own (each file checked whole)."""
     from heliohub.fetching.packages import unpack
 
+    into.mkdir(parents=True, exist_ok=True)
     package = into / "package.tgz"
     package.write_bytes(data)
     with tarfile.open(package) as tar:
@@ -262,6 +263,10 @@ def test_daily_delivery_and_refusals_as_the_csa_gives_them(server, demo_archive,
     assert sorted(n[16:24] for n in files) == ["20010611", "20010706", "20010707", "20010708", "20010709"]
     records = sum(heliohub.read_file(p).sizes["time"] for p in files.values())
     assert records == _stored(demo_archive, "C4_CP_FGM_SPIN").sizes["time"]
+    outside = requests.get(f"http://127.0.0.1:{server.port}/csa/data", timeout=60, params={
+        "RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C1_CP_FGM_SPIN", "START_DATE": "1990-01-01T00:00:00Z",
+        "END_DATE": "1990-01-02T00:00:00Z", "DELIVERY_FORMAT": "CDF"})
+    assert outside.status_code == 200 and _package_files(outside.content, tmp_path / "none") == {}  # no data there
     base = {"RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C1_CP_FGM_SPIN", "START_DATE": "2001-06-11T20:00:00Z",
             "END_DATE": "2001-06-11T21:00:00Z"}
     for change, status, said in (({"DELIVERY_FORMAT": "CEF"}, 400, "not offered by this server yet"),

@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from ..errors import CaveatWarning, DatasetNotFoundError, HeliohubError
+from ..errors import CaveatWarning, DatasetNotFoundError, HeliohubError, TimeRangeError
 from ..store.access import open_dataset
 from ..store.location import StoreLocation
 from .export import file_name, version_token
@@ -92,6 +92,8 @@ def product(query: dict[str, str], archive: StoreLocation, max_bytes: int) -> Pa
                 ds = open_dataset(dataset_id, start.to_datetime64(), end.to_datetime64(), archive=archive)
         except DatasetNotFoundError as error:
             raise ProductRefused(404, str(error)) from None
+        except TimeRangeError:  # no records in the range: the package has no file of it, as the CSA's
+            continue
         times = ds["time"].values
         ds = ds.isel(time=np.flatnonzero(times < end.to_datetime64()))  # END_DATE exclusive, as the CSA cuts
         opened.append((dataset_id, ds))

@@ -23,7 +23,7 @@ from typing import Any
 
 from tornado import iostream, web
 
-from ..errors import CaveatWarning
+from ..errors import CaveatWarning, HeliohubError
 from .hapi import STATUS, HapiError, HapiService, Limits, header_lines, status
 from .products import ProductRefused, product
 
@@ -162,6 +162,11 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
                 self.set_status(error.status)
                 self.set_header("Content-Type", "text/plain; charset=utf-8")
                 return self.finish(f"{error}\n")
+            except HeliohubError as error:  # the store did not answer, or a dataset could not be read
+                log.exception("%s failed", self.request.uri)
+                self.set_status(500)
+                self.set_header("Content-Type", "text/plain; charset=utf-8")
+                return self.finish(f"the package could not be made: {error}\n")
             self.set_header("Content-Type", "application/x-gzip")
             self.set_header("Content-Disposition", f'attachment; filename="CSA_Download_{int(time.time())}.tgz"')
             self.finish(package.data)
