@@ -1,6 +1,7 @@
 """`heliohub export` and `heliohub.export` over the demo archive on the S3 endpoint: each file read back by the
-field's own readers (cdflib for CDF, xarray for NetCDF, pandas for CSV) and by `heliohub.read_file`, equal to the
-store, attributes included (as each format can hold them: see heliohub/serving/formats.py)."""
+field's own readers (cdflib for CDF, xarray for NetCDF, pandas for CSV) and by `heliohub.read_file` (CDF, CEF),
+equal to the store, attributes included (as each format can hold them: see heliohub/serving/formats.py and
+heliohub/serving/cef_writer.py)."""
 
 from __future__ import annotations
 
@@ -117,6 +118,57 @@ def test_an_exported_netcdf_is_the_store_for_xarray(environment, datasets, tmp_p
         (written,) = export(dataset_id, *RANGE, format="netcdf", out=tmp_path, archive=environment["url"])
         with xr.open_dataset(written.path, engine="h5netcdf") as back:
             _assert_same(stored(environment, dataset_id), back.load(), f"{dataset_id} NetCDF")
+
+
+def _cef_attribute(attrs: dict, key: str):
+    """An attribute as a CEF file gives it back: by its name, or upper case (CEF keywords are case-insensitive)."""
+    return attrs[key] if key in attrs else attrs.get(key.upper())
+
+
+def test_an_exported_cef_is_the_store_for_heliohub(environment, datasets, tmp_path):
+    """Every dataset with records, from CEF, CDF and FITS files alike, as CEF: values, times, dimensions and
+    attributes read back equal; only what CEF cannot hold differs, each as cef_writer.py lists it."""
+    cluster = [d for d in datasets if d.startswith(("C1_", "C2_", "C3_", "C4_", "CM_"))]
+    assert len(cluster) >= 8
+    for dataset_id in datasets:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (written,) = export(dataset_id, *RANGE, format="cef", out=tmp_path, archive=environment["url"])
+        store = stored(environment, dataset_id)
+        assert written.path.endswith(".cef") and written.records == store.sizes["time"]
+        other_axes = {d for d in store.dims if d != "time" and d in store.variables and store[d].dtype.kind == "M"}
+        left_out = {str(n) for n, v in store.variables.items() if v.dims[:1] and v.dims[0] in other_axes}
+        said = [str(w.message) for w in caught if issubclass(w.category, heliohub.HeliohubWarning)
+                and "CEF holds one record axis" in str(w.message)]
+        assert bool(said) == bool(left_out) and all(n in said[0] for n in left_out), (dataset_id, said)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", heliohub.CaveatWarning)
+            back = heliohub.read_file(written.path)
+        assert back.attrs["dataset_id"] == dataset_id
+        for name, variable in store.variables.items():
+            if name in left_out:
+                continue
+            assert name in back.variables and back[name].shape == variable.shape, f"{dataset_id}: {name}"
+            named = [d for d in variable.dims if d in store.variables]
+            assert [d for d in back[name].dims if d in named] == named, f"{dataset_id}: {name} dims"
+            expected = variable.values
+            if expected.dtype.kind == "O":  # line breaks in text are spaces in CEF
+                expected = np.array([str(v).replace("\n", " ").replace("\x00", "") for v in expected.ravel()],
+                                    dtype=object).reshape(expected.shape)
+            assert _same_values(expected, back[name].values), f"{dataset_id}: {name} values"
+            exact = dataset_id in cluster
+            for key, value in variable.attrs.items():
+                if key in ("archive_name", "bounds") or (not exact and _text(value) == ""):
+                    continue
+                got = _cef_attribute(back[name].attrs, key)
+                if not exact and isinstance(value, str):
+                    value, got = value.replace("\n", " "), str(got).replace("\n", " ")
+                assert _same_attribute(value, got), f"{dataset_id}: {name}.{key} {value!r} {got!r}"
+        for key, value in store.attrs.items():
+            if key in EXCLUDED or key.upper() in ("FILE_NAME", "LOGICAL_FILE_ID", "FILE_TIME_SPAN") or \
+                    key == "logical_file_id" or _text(value) in ("", "[]"):
+                continue
+            assert _same_attribute(value, back.attrs.get(key)), f"{dataset_id}: {key} {value!r}"
 
 
 def test_an_exported_csv_is_the_store_for_pandas(environment, tmp_path):

@@ -6,11 +6,9 @@ product requests with the CSA's wget line, unpacked as heliohub's CSA fetcher un
 from __future__ import annotations
 
 import json
-import os
 import shutil
 import socket
 import subprocess
-import sys
 import tarfile
 import time
 from pathlib import Path
@@ -22,44 +20,9 @@ import requests
 import heliohub
 
 from .conftest import stored as _stored
-from .hub_client import free_ports
-from .store_helpers import ROOT
+from .serve_helpers import Server
 
 SCHEMA = Path(__file__).with_name("fixtures") / "hapi" / "HAPI-data-access-schema-3.1.json"
-
-
-class Server:
-    """``heliohub serve`` in its own process on 127.0.0.1."""
-
-    def __init__(self, archive: dict, *options: str) -> None:
-        (self.port,) = free_ports(1)
-        self.url = f"http://127.0.0.1:{self.port}/hapi"
-        self.log = Path(os.environ.get("TMPDIR", "/tmp")) / f"heliohub-serve-{self.port}.log"
-        self._output = self.log.open("w")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "heliohub.cli", "serve", "--archive", archive["url"], "--port", str(self.port),
-             *options], cwd=ROOT, env={**os.environ, **archive["environment"]}, stdout=self._output,
-            stderr=subprocess.STDOUT)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(f"{self.url}/capabilities", timeout=5).status_code == 200:
-                    return
-            except requests.ConnectionError:
-                time.sleep(0.3)
-            if self.process.poll() is not None:
-                self.close()
-                raise AssertionError(f"heliohub serve stopped: {self.log.read_text()}")
-        self.close()
-        raise AssertionError("heliohub serve did not answer within 120 s")
-
-    def get(self, endpoint: str, **params: str) -> requests.Response:
-        return requests.get(f"{self.url}/{endpoint}", params=params, timeout=60)
-
-    def close(self) -> None:
-        self.process.terminate()
-        self.process.wait(timeout=30)
-        self._output.close()
 
 
 @pytest.fixture(scope="module")
@@ -232,7 +195,7 @@ def _package_files(data: bytes, into: Path) -> dict[str, Path]:
     package.write_bytes(data)
     with tarfile.open(package) as tar:
         layout = sorted(m.name.split("/", 1)[1] for m in tar.getmembers() if m.isfile())
-    assert all(m.startswith(("C1_CP_FGM_SPIN/", "C2_CP_FGM_SPIN/", "C4_CP_FGM_SPIN/")) for m in layout), layout
+    assert all(m.split("/")[1].startswith(m.split("/")[0] + "__") for m in layout), layout  # <ID>/<ID>__...
     return {path.name: path for path in unpack(package, into, "the platform's package")}
 
 
@@ -269,10 +232,77 @@ def test_daily_delivery_and_refusals_as_the_csa_gives_them(server, demo_archive,
     assert outside.status_code == 200 and _package_files(outside.content, tmp_path / "none") == {}  # no data there
     base = {"RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C1_CP_FGM_SPIN", "START_DATE": "2001-06-11T20:00:00Z",
             "END_DATE": "2001-06-11T21:00:00Z"}
-    for change, status, said in (({"DELIVERY_FORMAT": "CEF"}, 400, "not offered by this server yet"),
+    for change, status, said in (({"DELIVERY_FORMAT": "NASA_CDF"}, 400, "use CEF, CDF or CDF_ISTP"),
+                                 ({"RETRIEVAL_ACCESS": "STREAMED", "DATASET_ID": "C?_CP_FGM_SPIN"}, 400,
+                                  "one dataset (no wildcards) as CEF"),
+                                 ({"DATASET_ID": "X?_NOTHING"}, 404, "matches no dataset"),
                                  ({"DATASET_ID": "NO_SUCH_DATASET"}, 404, "NO_SUCH_DATASET"),
                                  ({"END_DATE": "2001-06-11T19:00:00Z"}, 400, "is not before END_DATE"),
                                  ({"DELIVERY_INTERVAL": "WEEKLY"}, 400, "use ALL, DAILY, HOURLY"),
                                  ({"AVERAGING": "5s"}, 400, "unknown parameter(s) AVERAGING")):
         refused = requests.get(f"http://127.0.0.1:{server.port}/csa/data", params={**base, **change}, timeout=60)
         assert refused.status_code == status and said in refused.text, refused.text
+
+
+def test_a_cef_package_as_pyspedas_asks_for_it(server, demo_archive, tmp_path):
+    """pySPEDAS's load_csa request as it sends it (lower-case RETRIEVAL_TYPE, DATASET_ID repeated, NON_BROWSER
+    without a value), here for CEF: the package's CEF files read back by heliohub as the store; a wildcard asks for
+    the four spacecraft."""
+    query = ("retrieval_type=PRODUCT&START_DATE=2001-06-11T20:00:00Z&END_DATE=2001-06-11T21:00:00Z"
+             "&DELIVERY_FORMAT=CEF&DELIVERY_INTERVAL=ALL&NON_BROWSER&DATASET_ID=C1_CP_FGM_SPIN"
+             "&DATASET_ID=C2_CP_FGM_SPIN")
+    answer = requests.get(f"http://127.0.0.1:{server.port}/csa/data?{query}", timeout=120)
+    assert answer.status_code == 200, answer.text
+    files = _package_files(answer.content, tmp_path)
+    assert sorted(files) == ["C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cef",
+                             "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cef"]
+    for name, path in files.items():
+        dataset_id = name.split("__")[0]
+        back, store = heliohub.read_file(path), _stored(demo_archive, dataset_id)
+        np.testing.assert_array_equal(back["time"].values, store["time"].values)
+        vector = f"B_vec_xyz_gse__{dataset_id}"
+        np.testing.assert_array_equal(back[vector].values, store[vector].values)
+        assert back[vector].attrs["LABEL_1"] == store[vector].attrs["LABEL_1"]
+    every = requests.get(f"http://127.0.0.1:{server.port}/csa/data", timeout=120, params={
+        "RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C?_CP_FGM_SPIN", "START_DATE": "2001-06-11T20:00:00Z",
+        "END_DATE": "2001-06-11T21:00:00Z", "DELIVERY_FORMAT": "CDF_ISTP"})
+    assert sorted(n[:14] for n in _package_files(every.content, tmp_path / "all")) == [
+        f"C{k}_CP_FGM_SPIN" for k in (1, 2, 3, 4)]
+
+
+def test_a_streamed_cef_file_as_the_csas_streamed_requests_give_it(server, demo_archive, tmp_path):
+    """RETRIEVAL_ACCESS=STREAMED: one CEF file, gzipped with GZIP=1, named by the range; equal to the store."""
+    for gzipped in ("0", "1"):
+        answer = requests.get(f"http://127.0.0.1:{server.port}/csa/data", timeout=120, params={
+            "RETRIEVAL_TYPE": "product", "RETRIEVAL_ACCESS": "streamed", "DATASET_ID": "C4_CP_FGM_SPIN",
+            "START_DATE": "2001-06-11T00:00:00Z", "END_DATE": "2001-07-10T00:00:00Z", "GZIP": gzipped})
+        assert answer.status_code == 200, answer.text
+        name = "C4_CP_FGM_SPIN__20010611_000000_20010710_000000_V01.cef" + (".gz" if gzipped == "1" else "")
+        assert name in answer.headers["Content-Disposition"]
+        path = tmp_path / name
+        path.write_bytes(answer.content)
+        back = heliohub.read_file(path, include_paths=[])
+        store = _stored(demo_archive, "C4_CP_FGM_SPIN")
+        assert back.sizes["time"] == store.sizes["time"]
+        np.testing.assert_array_equal(back["B_mag__C4_CP_FGM_SPIN"].values, store["B_mag__C4_CP_FGM_SPIN"].values)
+
+
+def test_a_package_is_made_a_file_at_a_time(demo_archive):
+    """The answer's bytes come a file at a time (a DAILY package of five days: five blocks and the end), so the
+    server holds one file of a package, not the package; a CEF file comes a block of records at a time."""
+    from heliohub.serving.cef_writer import cef_blocks
+    from heliohub.serving.products import product
+    from heliohub.store.location import StoreLocation
+
+    pairs = [("RETRIEVAL_TYPE", "PRODUCT"), ("DATASET_ID", "C4_CP_FGM_SPIN"), ("START_DATE", "2001-06-11"),
+             ("END_DATE", "2001-07-10"), ("DELIVERY_FORMAT", "CEF"), ("DELIVERY_INTERVAL", "DAILY")]
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in demo_archive["environment"].items():
+            patch.setenv(name, value)
+        answer = product(pairs, StoreLocation.resolve(demo_archive["url"]), 1 << 30)
+        assert len(answer.files) == 5
+        blocks = [len(b) for b in answer.blocks]
+    assert len(blocks) == 6 and all(blocks[:5])  # a block of the package for each file, then its end
+    fgm = _stored(demo_archive, "C4_CP_FGM_SPIN")
+    parts = list(cef_blocks(fgm, "C4.cef", records_per_block=1000))
+    assert len(parts) == 2 + -(-fgm.sizes["time"] // 1000)  # the header, the blocks of records, the end

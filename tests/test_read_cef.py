@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import gzip
+import re
 import shutil
 from pathlib import Path
 
@@ -381,3 +382,51 @@ def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
     expected = read(FGM, cef_headers)
     xr_testing = pytest.importorskip("xarray.testing")
     xr_testing.assert_identical(got.drop_attrs(deep=False), expected.drop_attrs(deep=False))
+
+
+@pytest.mark.parametrize(("name", "records"), [(ASP, 77), (ASP_EMPTY, 0)])
+def test_records_without_a_marker_end_at_the_records_trailer(tmp_path, cef_headers, name, records):
+    """The ASPOC files with their end-of-record marker taken out (newlines end records, as CEF allows): the
+    ``!RECORDS=`` line after one column of time ranges is the count, not a record; no records is no records."""
+    text = text_of(real_file("cluster", "cef", name))
+    text = text.replace('END_OF_RECORD_MARKER = "$"', "").replace(" $\n", "\n").replace("$\n", "\n")
+    edited = tmp_path / name
+    edited.write_text(text)
+    got = heliohub.read_file(edited, include_paths=cef_headers)
+    assert got.sizes["time"] == records
+    np.testing.assert_array_equal(got["time"].values, read(name, cef_headers)["time"].values)
+
+
+def test_quoted_text_in_the_last_field_loses_its_quotes(tmp_path, cef_headers):
+    """The DWP file with only its last field (Content) left quoted: with no marker after it, its values are
+    text without their quotes, as in the file as delivered (the fast path must not take them as they are)."""
+    text = text_of(real_file("cluster", "cef", DWP))
+    head, _, records = text.partition("DATA_UNTIL = EOF\n")
+    kept = [i for i, line in enumerate(records.split("\n")) if line.count(",") == 4 and not re.search("['!$]", line)]
+    lines = [re.sub(r'"\s*([^",]*?)\s*",', r"\1,", records.split("\n")[i]) for i in kept]
+    assert lines[0] == '2008-02-02T00:11:00Z, SEQ, 34, 04_NM109B000, "HS;"' and len(lines) > 50
+    edited = tmp_path / DWP
+    edited.write_text(head + "DATA_UNTIL = EOF\n" + "\n".join(lines) + "\n")
+    got = heliohub.read_file(edited, include_paths=cef_headers)
+    content = "Content__CM_CP_DWP_UT_PIOR"
+    np.testing.assert_array_equal(got[content].values, read(DWP, cef_headers)[content].values[kept])
+
+
+def test_records_of_many_values_read_as_their_text(tmp_path, cef_headers):
+    """The FGM file's vectors made one record of 44,316 values (every record's B vector in one SIZES): the path
+    for wide records gives the same numbers."""
+    fgm = read(FGM, cef_headers)
+    vectors = fgm["B_vec_xyz_gse__C4_CP_FGM_SPIN"].values
+    text = text_of(real_file("cluster", "cef", FGM))
+    rows = text_records(real_file("cluster", "cef", FGM), "$")
+    flat = ", ".join(value for row in rows for value in row[2:5])
+    header = (f'FILE_NAME = "wide.cef"\nFILE_FORMAT_VERSION = "CEF-2.0"\nSTART_VARIABLE = epoch\n'
+              f"  VALUE_TYPE = ISO_TIME\n  FILLVAL = 9999-12-31T23:59:59Z\nEND_VARIABLE = epoch\n"
+              f"START_VARIABLE = B\n  SIZES = {vectors.size}\n  VALUE_TYPE = FLOAT\n  FILLVAL = -1e+30\n"
+              f"  DEPEND_0 = epoch\nEND_VARIABLE = B\nDATA_UNTIL = EOF\n")
+    assert "B_vec_xyz_gse__C4_CP_FGM_SPIN" in text and len(rows) == len(vectors)
+    wide = tmp_path / "wide.cef"
+    wide.write_text(header + f"{rows[0][0]}, {flat}\n")
+    got = heliohub.read_file(wide)
+    assert got["B"].shape == (1, vectors.size)
+    np.testing.assert_array_equal(got["B"].values[0], vectors.ravel())

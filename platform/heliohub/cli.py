@@ -106,13 +106,14 @@ def parser() -> argparse.ArgumentParser:
                        help="the largest data answer, in MB of binary records (default 1000, the CSA's 1 GB); "
                        "larger requests get HAPI 1408")
     exporting = commands.add_parser(
-        "export", help="a time range of datasets as CDF, NetCDF-4 or CSV files",
+        "export", help="a time range of datasets as CDF, NetCDF-4, CSV or CEF files",
         description="Write a time range of datasets of the store as files other tools read (CDF with ISTP "
-        "attributes, NetCDF-4, CSV), named as the CSA names its deliveries, into a folder or an fsspec URL.")
+        "attributes, NetCDF-4, CSV, CEF-2.0), named as the CSA names its deliveries, into a folder or an fsspec URL.")
     exporting.add_argument("dataset_ids", nargs="+", metavar="DATASET_ID", help="the datasets")
     exporting.add_argument("--start", required=True, help="start of the range (UTC, ISO: 2001-06-11T20:00)")
     exporting.add_argument("--end", required=True, help="end of the range (UTC, inclusive)")
-    exporting.add_argument("--format", default="cdf", choices=["cdf", "netcdf", "csv"], help="the files' format")
+    exporting.add_argument("--format", default="cdf", choices=["cdf", "netcdf", "csv", "cef"],
+                           help="the files' format")
     exporting.add_argument("--out", default=".", help="a folder or an fsspec URL (default: here)")
     exporting.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
     exporting.add_argument("--max-mb", type=float, default=1000.0,

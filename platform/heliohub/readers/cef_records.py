@@ -11,6 +11,7 @@ fast ones have already failed.
 
 from __future__ import annotations
 
+import csv
 import io
 import re
 from collections.abc import Iterator
@@ -32,7 +33,10 @@ _COMMENT_LINES = re.compile(rb"^[ \t]*![^\n]*\n?", re.MULTILINE)
 _COMMENTS = re.compile(rb"![^\n]*")
 _ARROW_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64(), "INT": pa.int32(), "BYTE": pa.int8()}
 _ARROW_BLOCK = 16 << 20
-_NON_BLANK = re.compile(rb"\S")
+_A_VALUE = re.compile(rb"^[ \t]*[^\s!]", re.MULTILINE)
+"""A line holding something other than blanks and a comment."""
+WIDE_RECORD = 4096
+"""Records with more values than this are parsed by :func:`_wide_fields`."""
 _RECORDS_TRAILER = re.compile(rb"^[ \t]*!\s*RECORDS\s*=\s*(\d+)", re.MULTILINE | re.IGNORECASE)
 
 
@@ -58,6 +62,8 @@ def data_section(header: Header, data: bytes) -> tuple[int, int, int | None]:
                                 "(DATA_UNTIL)", hint="the file looks truncated; fetch it again")
         end = match.start()
     trailer = _RECORDS_TRAILER.search(data, start, end) if data.find(b"!", start, end) >= 0 else None
+    if trailer and not data[trailer.end():end].strip(b" \t\r\n0123456789"):
+        end = trailer.start()  # the records end where their count begins
     return start, end, int(trailer.group(1)) if trailer else None
 
 
@@ -124,12 +130,14 @@ def parse_records(header: Header, data: bytes) -> dict[str, np.ndarray]:
     columns = [v for v in header.variables if v.constant is None]
     start, end, expected = data_section(header, data)
     per_record = sum(v.n_fields for v in columns)
-    if per_record > (end - start) // 2 + 1 and _NON_BLANK.search(data, start, end):
+    has_values = _A_VALUE.search(data, start, end) is not None
+    if per_record > (end - start) // 2 + 1 and has_values:
         widest = max(columns, key=lambda v: v.n_fields)
         raise FileReadError(header.path, f"the variables' SIZES need {per_record} values per record; the data "
                             f"section holds {end - start} bytes, too few for one record", line=widest.line,
                             variable=widest.name, hint="the header does not describe the data")
-    fields = _arrow_fields(data, start, end, header, columns)
+    fields = ([] if not has_values else None if per_record > WIDE_RECORD
+              else _arrow_fields(data, start, end, header, columns))
     section = None
     if fields is None:
         section = data[start:end]
@@ -169,6 +177,8 @@ def _pandas_fields(section: bytes, header: Header, columns: list[Variable]) -> l
             dtypes[position + k] = parse
         position += var.n_fields
     try:
+        if n_fields > WIDE_RECORD:
+            return _wide_fields(table, columns, n_fields)
         frame = pd.read_csv(
             io.BytesIO(table), header=None, names=range(n_fields), dtype=dtypes, engine="c",
             skipinitialspace=True, na_filter=False, quotechar='"', doublequote=True, index_col=False,
@@ -180,6 +190,26 @@ def _pandas_fields(section: bytes, header: Header, columns: list[Variable]) -> l
     return [frame[i].to_numpy() for i in range(n_fields)]
 
 
+def _wide_fields(table: bytes, columns: list[Variable], n_fields: int) -> list[np.ndarray]:
+    """The fields of records of thousands of values (an image a record) through the csv module: pandas makes a
+    Series of each of the n_fields columns, which takes a minute for a 1024 by 1024 image."""
+    rows = [row for row in csv.reader(io.StringIO(table.decode("utf-8", "replace")), skipinitialspace=True) if row]
+    for row in rows:
+        if len(row) != n_fields:
+            raise ValueError(f"a record has {len(row)} values where the variables' SIZES need {n_fields}")
+    grid = np.empty((len(rows), n_fields), dtype=object)
+    for index, row in enumerate(rows):
+        grid[index] = row
+    fields: list[np.ndarray] = []
+    position = 0
+    for var in columns:
+        block = grid[:, position:position + var.n_fields]
+        parse = _PARSE.get(var.value_type)
+        fields.extend((block.astype(parse) if parse else block).T)
+        position += var.n_fields
+    return fields
+
+
 def _arrow_fields(data: bytes, start: int, end: int, header: Header,
                   columns: list[Variable]) -> list[np.ndarray] | None:
     """The fields through pyarrow when every record is one plain line; None to take the general path.
@@ -188,8 +218,6 @@ def _arrow_fields(data: bytes, start: int, end: int, header: Header,
     parse or the checks below and goes to the general path: records spread over lines (wrong field count),
     comments and quotes (wrong field count or values, or found in text fields), text after a marker.
     """
-    if _NON_BLANK.search(data, start, end) is None:
-        return None
     mark = header.record_marker
     names = [f"f{i}" for i in range(sum(v.n_fields for v in columns))]
     types, kinds = {}, []
@@ -211,7 +239,7 @@ def _arrow_fields(data: bytes, start: int, end: int, header: Header,
         # convert.
         quoted = any(data.find(c, start, end) >= 0 for c in (b'"', b"'", b"!"))
         special = "|".join(([r"[\"'!]"] if quoted else []) + ([re.escape(mark)] if mark else [])) or None
-        for name, var in zip(names[:-1], kinds, strict=False):
+        for name, var in zip(names[:-1] if mark else names, kinds, strict=False):  # a marker's field: below
             if special and types[name] == pa.string() and var.value_type != "ISO_TIME" and \
                     _any_match(arrow[name], special):
                 return None

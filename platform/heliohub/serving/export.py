@@ -1,5 +1,5 @@
 """``heliohub export`` and ``heliohub.export``: a time range of datasets of the store as files other tools read
-(CDF, NetCDF-4, CSV), named as the CSA names its deliveries (``<ID>__<start>_<end>_V<version>.<ext>``), written
+(CDF, NetCDF-4, CSV, CEF), named as the CSA names its deliveries (``<ID>__<start>_<end>_V<version>.<ext>``), written
 whole or not at all (a ``.part`` file renamed once complete), into a folder or an fsspec URL (the user's bucket).
 
 An export is synchronous and bounded by ``max_bytes`` (the CSA's synchronous limit is 1 GB): a larger one is
@@ -50,8 +50,8 @@ def file_name(dataset_id: str, start: np.datetime64, end: np.datetime64, version
 def export(dataset_ids: list[str] | str, start: TimeLike, end: TimeLike, *, format: str = "cdf",
            out: str | os.PathLike[str] = ".", archive: str | StoreLocation | None = None,
            max_bytes: int = MAX_BYTES, storage_options: dict[str, Any] | None = None) -> list[Exported]:
-    """Export ``start`` to ``end`` (inclusive) of each dataset into ``out`` as ``format`` (``cdf``, ``netcdf`` or
-    ``csv``); returns what was written. ``out`` is a folder or an fsspec URL (``s3://bucket/prefix``, with
+    """Export ``start`` to ``end`` (inclusive) of each dataset into ``out`` as ``format`` (``cdf``, ``netcdf``,
+    ``csv`` or ``cef``); returns what was written. ``out`` is a folder or an fsspec URL (``s3://bucket/prefix``, with
     ``storage_options``); each file appears whole or not at all."""
     if format not in WRITERS:
         raise ExportError(f"format {format!r}: heliohub exports {', '.join(WRITERS)}")
@@ -82,7 +82,7 @@ def _write(dataset_id: str, ds: Any, first: np.datetime64, last: np.datetime64, 
         folder = Path(out).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f".{name}.part"
-        WRITERS[answer_format](ds, part)
+        WRITERS[answer_format](ds, part, name)
         part.replace(folder / name)
         target = folder / name
         return Exported(dataset_id, str(target), int(ds.sizes.get("time", 0)), target.stat().st_size)
@@ -90,7 +90,7 @@ def _write(dataset_id: str, ds: Any, first: np.datetime64, last: np.datetime64, 
 
     with tempfile.TemporaryDirectory(prefix="heliohub-export-") as scratch:
         local = Path(scratch) / name
-        WRITERS[answer_format](ds, local)
+        WRITERS[answer_format](ds, local, name)
         filesystem, _, (root,) = fsspec.get_fs_token_paths(out, storage_options=storage_options)
         target = f"{root.rstrip('/')}/{name}"
         filesystem.put_file(str(local), target)  # an object store's PUT: the object appears whole or not at all

@@ -1,5 +1,5 @@
 """Writing a dataset of the store as a file other tools read: CDF (ISTP attributes, through pycdfpp), NetCDF-4
-(through xarray and h5netcdf) and CSV (through pandas).
+(through xarray and h5netcdf), CSV (through pandas) and CEF-2.0 (:mod:`heliohub.serving.cef_writer`).
 
 Values are the stored ones: floats the store holds as NaN where the archive had fill values are written back as the
 variable's ``FILLVAL`` in CDF (as ISTP readers expect), left NaN in NetCDF and CSV; times are TT2000 in CDF (to the
@@ -19,7 +19,6 @@ What each format cannot hold:
 
 from __future__ import annotations
 
-import ast
 import logging
 from pathlib import Path
 from typing import Any
@@ -28,26 +27,13 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from .attributes import NOT_EXPORTED, attribute_entries
+from .cef_writer import write_cef
+
 log = logging.getLogger(__name__)
 
 TYPED_ATTRIBUTES = ("FILLVAL", "VALIDMIN", "VALIDMAX", "SCALEMIN", "SCALEMAX")
-NOT_EXPORTED = ("heliohub_snapshot", "caveats")
-"""Attributes of an opened dataset that describe the store, not the data (``heliohub.cite`` gives them)."""
-SUFFIXES = {"cdf": ".cdf", "netcdf": ".nc", "csv": ".csv"}
-
-
-def _entries(value: Any) -> list[Any]:
-    """An attribute's entries: a text that is a flattened list of texts becomes that list again."""
-    if isinstance(value, str) and value.startswith("[") and value.endswith("]"):
-        try:
-            parsed = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            return [value]
-        if isinstance(parsed, list) and parsed and all(isinstance(v, str) for v in parsed):
-            return parsed
-    if isinstance(value, list | tuple):
-        return [str(v) for v in value] or [""]
-    return [value if isinstance(value, str | int | float) and not isinstance(value, bool) else str(value)]
+SUFFIXES = {"cdf": ".cdf", "netcdf": ".nc", "csv": ".csv", "cef": ".cef"}
 
 
 def _variable_entry(value: Any) -> Any:
@@ -90,15 +76,15 @@ def _cdf_names(ds: xr.Dataset) -> dict[str, str]:
     return names
 
 
-def write_cdf(ds: xr.Dataset, path: Path) -> None:
-    """``ds`` as a CDF file at ``path`` (version 3, uncompressed, row major)."""
+def write_cdf(ds: xr.Dataset, path: Path, name: str) -> None:
+    """``ds`` as the CDF file ``name`` at ``path`` (version 3, uncompressed, row major)."""
     import pycdfpp
 
     cdf = pycdfpp.CDF()
     global_names = set()
     for key, value in ds.attrs.items():
         if key not in NOT_EXPORTED:
-            cdf.add_attribute(key, _entries(value))
+            cdf.add_attribute(key, attribute_entries(value))
             global_names.add(key)
     axes = _cdf_names(ds)
     for name, variable in ds.variables.items():
@@ -149,8 +135,9 @@ def _netcdf_attribute(value: Any) -> Any:
     return value.replace("\x00", "") if isinstance(value, str) else value
 
 
-def write_netcdf(ds: xr.Dataset, path: Path) -> None:
-    """``ds`` as a NetCDF-4 file at ``path`` (xarray and h5netcdf; the store's Zarr encodings left behind)."""
+def write_netcdf(ds: xr.Dataset, path: Path, name: str) -> None:
+    """``ds`` as the NetCDF-4 file ``name`` at ``path`` (xarray and h5netcdf; the store's Zarr encodings left
+    behind)."""
     ds = ds.copy()
     ds.attrs = {k: _netcdf_attribute(v) for k, v in ds.attrs.items() if k not in NOT_EXPORTED}
     for variable in ds.variables.values():
@@ -183,9 +170,10 @@ def csv_columns(ds: xr.Dataset) -> dict[str, np.ndarray]:
     return columns
 
 
-def write_csv(ds: xr.Dataset, path: Path) -> None:
-    """``ds``'s variables along ``time`` as CSV at ``path`` (RFC 4180, a header row, NaN for fill)."""
+def write_csv(ds: xr.Dataset, path: Path, name: str) -> None:
+    """``ds``'s variables along ``time`` as the CSV file ``name`` at ``path`` (RFC 4180, a header row, NaN for fill)."""
     pd.DataFrame(csv_columns(ds)).to_csv(path, index=False, na_rep="NaN", lineterminator="\n")
 
 
-WRITERS = {"cdf": write_cdf, "netcdf": write_netcdf, "csv": write_csv}
+WRITERS = {"cdf": write_cdf, "netcdf": write_netcdf, "csv": write_csv, "cef": write_cef}
+"""Each export format's writer: ``writer(ds, path, name)`` writes ``ds`` at ``path`` as the file ``name``."""

@@ -1,6 +1,7 @@
 """``heliohub serve``: the archive store over HTTP as a HAPI 3.1 server (:mod:`heliohub.serving.hapi`) at
 ``<prefix>hapi/``, and answering the CSA's product requests (:mod:`heliohub.serving.products`) at
-``<prefix>csa/data``, on tornado.
+``<prefix>csa/data`` (and at the CSA's own path, ``<prefix>csa-sl-tap/data``, so that a CSA URL with only its host
+changed reaches it), on tornado.
 
 Run alone (``heliohub serve --archive ...``), it answers anyone who can reach its address. Run by JupyterHub as a
 service (``JUPYTERHUB_SERVICE_PREFIX`` and ``JUPYTERHUB_API_TOKEN`` set, as ``heliohub up`` and the Helm chart do),
@@ -15,9 +16,8 @@ import asyncio
 import json
 import logging
 import os
-import time
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from http import HTTPStatus
 from typing import Any
 
@@ -75,6 +75,28 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
         async def run(self, call: Callable[[], Any]) -> Any:
             return await asyncio.get_running_loop().run_in_executor(None, call)
 
+        async def send(self, blocks: Iterator[bytes]) -> None:
+            """Send the blocks as they are made (in a worker thread); a client that goes away stops them, and a
+            failure cuts the stream short (the status is already sent: HAPI 3.1 section 3.7.5)."""
+            try:
+                while True:
+                    block = await self.run(lambda: next(blocks, None))
+                    if block is None:
+                        break
+                    if block:
+                        self.write(block)
+                        await self.flush()
+            except iostream.StreamClosedError:
+                log.info("%s: the client went away; the stream stopped", self.request.uri)
+                return
+            except Exception:
+                log.exception("%s failed while streaming; the stream is cut short", self.request.uri)
+                self.request.connection.close()
+                return
+            finally:
+                blocks.close()  # type: ignore[attr-defined]
+            self.finish()
+
         async def guarded(self, call: Callable[[], Any]) -> Any:
             try:
                 return await self.run(call)
@@ -127,26 +149,9 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
             self.set_header("Content-Type", "text/csv" if answer.format == "csv" else "application/octet-stream")
             if not send_body:
                 return self.finish()
-            blocks = answer.blocks
-            try:
-                if answer.include_header:
-                    self.write(header_lines(answer.header))
-                while True:
-                    block = await self.run(lambda: next(blocks, None))
-                    if block is None:
-                        break
-                    self.write(block)
-                    await self.flush()
-            except iostream.StreamClosedError:
-                log.info("%s: the client went away; the stream stopped", self.request.uri)
-                return None
-            except Exception:  # HAPI 3.1 section 3.7.5: the status is sent; the stream is cut short
-                log.exception("%s failed while streaming; the stream is cut short", self.request.uri)
-                self.request.connection.close()
-                return None
-            finally:
-                blocks.close()
-            self.finish()
+            if answer.include_header:
+                self.write(header_lines(answer.header))
+            await self.send(answer.blocks)
             return None
 
     class Products(Handler):
@@ -154,10 +159,10 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
 
         @authenticated
         async def get(self) -> None:
-            query = {k: v[-1].decode("utf-8", "replace")
-                     for k, v in self.request.query_arguments.items() if not (hub_login and k == "token")}
+            pairs = [(k, v.decode("utf-8", "replace")) for k, values in self.request.query_arguments.items()
+                     if not (hub_login and k == "token") for v in values]
             try:
-                package = await self.run(lambda: product(query, service.store, service.limits.max_bytes))
+                answer = await self.run(lambda: product(pairs, service.store, service.limits.max_bytes))
             except ProductRefused as error:
                 self.set_status(error.status)
                 self.set_header("Content-Type", "text/plain; charset=utf-8")
@@ -166,10 +171,10 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
                 log.exception("%s failed", self.request.uri)
                 self.set_status(500)
                 self.set_header("Content-Type", "text/plain; charset=utf-8")
-                return self.finish(f"the package could not be made: {error}\n")
-            self.set_header("Content-Type", "application/x-gzip")
-            self.set_header("Content-Disposition", f'attachment; filename="CSA_Download_{int(time.time())}.tgz"')
-            self.finish(package.data)
+                return self.finish(f"the answer could not be made: {error}\n")
+            self.set_header("Content-Type", answer.content_type)
+            self.set_header("Content-Disposition", f'attachment; filename="{answer.file_name}"')
+            await self.send(answer.blocks)
             return None
 
     class Unknown(Handler):
@@ -181,7 +186,8 @@ def make_app(service: HapiService, prefix: str = "/", hub_login: bool = False) -
     root = f"{prefix.rstrip('/')}/hapi"
     routes: list[Any] = [(rf"{root}/?", Landing), (rf"{root}/(capabilities|about|catalog|info)", Metadata),
                          (rf"{root}/data", Data), (rf"{root}/(.*)", Unknown),
-                         (rf"{prefix.rstrip('/')}/csa/data", Products)]
+                         (rf"{prefix.rstrip('/')}/csa/data", Products),
+                         (rf"{prefix.rstrip('/')}/csa-sl-tap/data", Products)]  # the CSA's own path
     settings: dict[str, Any] = {}
     if hub_login:
         from jupyterhub.services.auth import HubOAuthCallbackHandler
