@@ -8,8 +8,8 @@ process); CSV HAPI >= 0.8x pandas writing the same values to CSV (the same DataF
 build, written to memory). Both baselines do less than the server does (no HTTP, no time formatting for the
 binary one), so a ratio of 1 would mean the server costs nothing.
 
-Exports of the same 30 days are timed per format (`heliohub.export` into a local folder), beside reading them
-(`open_dataset` + load), which every export does first.
+Exports of the same 30 days are timed per format (CDF, NetCDF-4, CSV, CEF; `heliohub.export` into a local folder),
+beside reading them (`open_dataset` + load), which every export does first.
 
 Two floors are timed beside the binary answer: the same bytes served from memory by tornado in the same blocks
 (the HTTP transfer alone, nothing read or formatted) and the server's own work without HTTP (the answer's blocks
@@ -129,7 +129,7 @@ def exports(archive: Path) -> dict[str, dict[str, float]]:
     figures = {}
     read = median_seconds(lambda: heliohub.open_dataset(DATASET, START.rstrip("Z"), STOP.rstrip("Z"),
                                                         archive=str(archive)).load(), repeat=3)[0]
-    for answer_format in ("cdf", "netcdf", "csv"):
+    for answer_format in ("cdf", "netcdf", "csv", "cef"):
         shutil.rmtree(out, ignore_errors=True)
         def one(f: str = answer_format) -> list:
             return heliohub.export(DATASET, START.rstrip("Z"), STOP.rstrip("Z"), format=f, out=out,

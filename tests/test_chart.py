@@ -21,6 +21,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from heliohub.serving.export import EXPORT_LIMITS
 from heliohub.store.location import ENVIRONMENT, S3_ENVIRONMENT
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -180,7 +181,9 @@ def test_rendered_manifests_are_valid_kubernetes(chart):
 def test_rendered_resources(chart):
     manifests = render(chart, *EVERYTHING)
     config = find(manifests, "ConfigMap", "heliohub-archive")["data"]
-    assert config == {"HELIOHUB_ARCHIVE": "s3://heliohub-archive/store", "AWS_REGION": "us-east-1"}
+    assert config == {"HELIOHUB_ARCHIVE": "s3://heliohub-archive/store", "AWS_REGION": "us-east-1",
+                      "HELIOHUB_EXPORT_MAX_MB": "1000", "HELIOHUB_EXPORT_JOB_MAX_MB": "50000",
+                      "HELIOHUB_EXPORT_JOB_MAX_SECONDS": "14400"}
     assert find(manifests, "Secret", "heliohub-archive-read")["stringData"]["AWS_ACCESS_KEY_ID"] == "reader"
     assert find(manifests, "Secret", "heliohub-archive-write")["stringData"]["AWS_ACCESS_KEY_ID"] == "writer"
     job = find(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]
@@ -353,7 +356,7 @@ def test_pods_get_the_variables_heliohub_reads(chart, monkeypatch):
     (ingest,) = find(manifests, "CronJob")["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"]
     ingest_env = {e["name"] for e in ingest["env"]} | config | keys
 
-    heliohub_reads = {ENVIRONMENT, *S3_ENVIRONMENT}
+    heliohub_reads = {ENVIRONMENT, *S3_ENVIRONMENT, *EXPORT_LIMITS}
     gateway_reads = _dask_gateway_keys()
     for who, names in (("user servers", users), ("Dask workers", config | keys), ("the ingest", ingest_env)):
         ours = {n for n in names if n.startswith(("HELIOHUB_", "AWS_"))}

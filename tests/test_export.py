@@ -9,6 +9,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -215,3 +216,79 @@ def test_the_cli_exports_and_refuses_what_it_cannot_do_leaving_nothing(environme
         assert refused.returncode == 2 and said in refused.stderr and "Traceback" not in refused.stderr, \
             refused.stderr
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == before  # nothing half-written left
+
+
+@pytest.fixture(scope="module")
+def cluster(demo_archive):
+    """A real Dask cluster of two worker processes (the platform's Gateway clusters are tested in
+    test_platform.py), started with the demo archive's environment."""
+    from dask.distributed import Client, LocalCluster
+
+    with pytest.MonkeyPatch.context() as patch:
+        for name, value in demo_archive["environment"].items():
+            patch.setenv(name, value)
+        with LocalCluster(n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None) as local, \
+                Client(local) as client:
+            yield client
+
+
+def _objects(client, bucket: str, prefix: str) -> list[str]:
+    return sorted(o["Key"] for o in client.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", []))
+
+
+def test_a_large_export_is_a_job_whose_workers_write_the_users_bucket(environment, cluster, s3_endpoint):
+    """Daily CEF files of C4's month, written by the workers into the user's own bucket: one per day that holds
+    records, together the store's records; past the job's size limit, refused before anything is written."""
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=s3_endpoint, region_name="us-east-1")
+    s3.create_bucket(Bucket="my-job")
+    written = export("C4_CP_FGM_SPIN", "2001-06-01", "2001-07-31", format="cef", out="s3://my-job/days",
+                     archive=environment["url"], client=cluster, interval="daily", progress=False)
+    assert [Path(e.path).name[16:24] for e in written] == ["20010611", "20010706", "20010707", "20010708",
+                                                          "20010709"]
+    assert _objects(s3, "my-job", "days/") == sorted(f"days/{Path(e.path).name}" for e in written)
+    store = stored(environment, "C4_CP_FGM_SPIN")
+    assert sum(e.records for e in written) == store.sizes["time"]
+    parts = []
+    for entry in written:
+        body = s3.get_object(Bucket="my-job", Key=f"days/{Path(entry.path).name}")["Body"].read()
+        local = Path(os.environ.get("TMPDIR", "/tmp")) / f"job-{os.getpid()}-{Path(entry.path).name}"
+        local.write_bytes(body)
+        parts.append(heliohub.read_file(local))
+        local.unlink()
+    joined = xr.concat(parts, dim="time")
+    np.testing.assert_array_equal(joined["time"].values, store["time"].values)
+    np.testing.assert_array_equal(joined["B_mag__C4_CP_FGM_SPIN"].values, store["B_mag__C4_CP_FGM_SPIN"].values)
+    with pytest.raises(heliohub.ExportError, match="an export job writes at once"):
+        export("C4_CP_FGM_SPIN", "2001-06-01", "2001-07-31", out="s3://my-job/refused", archive=environment["url"],
+               client=cluster, max_job_bytes=1000)
+    assert _objects(s3, "my-job", "refused/") == []
+
+
+def test_a_job_past_its_time_limit_is_stopped_and_leaves_nothing(environment, cluster, tmp_path):
+    """Hourly files of everything C4 holds, with a limit of half a second: the job is stopped, the files it wrote
+    are removed, and none appears afterwards (those running when it stopped are removed by their writers)."""
+    out = tmp_path / "hours"
+    with pytest.raises(heliohub.ExportError, match=r"ran past 0\.5 s") as caught:
+        export("C4_CP_FGM_SPIN", "2001-06-01", "2001-07-31", format="cef", out=out, archive=environment["url"],
+               client=cluster, interval="hourly", max_seconds=0.5, progress=False)
+    assert "were removed" in str(caught.value)
+    deadline = time.monotonic() + 60
+    while cluster.processing() and any(cluster.processing().values()) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    time.sleep(0.5)
+    assert not out.exists() or sorted(p.name for p in out.iterdir()) == []
+
+
+def test_the_cli_exports_as_a_job_on_a_scheduler(environment, cluster, tmp_path):
+    result = subprocess.run(
+        [sys.executable, "-m", "heliohub.cli", "export", "C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN", "--start",
+         "2001-06-11T20:00", "--end", "2001-06-11T21:00", "--format", "netcdf", "--dask", cluster.scheduler.address,
+         "--archive", environment["url"], "--out", str(tmp_path), "--json"],
+        capture_output=True, text=True, cwd=ROOT, timeout=300, env={**os.environ, **environment["environment"]})
+    assert result.returncode == 0, result.stderr
+    assert [e["dataset_id"] for e in json.loads(result.stdout)] == ["C1_CP_FGM_SPIN", "C2_CP_FGM_SPIN"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.nc",
+        "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.nc"]

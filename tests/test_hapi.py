@@ -199,6 +199,18 @@ def _package_files(data: bytes, into: Path) -> dict[str, Path]:
     return {path.name: path for path in unpack(package, into, "the platform's package")}
 
 
+def _two_fgm_files(files: dict[str, Path], demo_archive: dict, suffix: str) -> None:
+    """The package of C1's and C2's FGM hour: its two files, read back by heliohub as the store holds them."""
+    assert sorted(files) == [f"C{k}_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906{suffix}" for k in (1, 2)]
+    for name, path in files.items():
+        dataset_id = name.split("__")[0]
+        back, store = heliohub.read_file(path), _stored(demo_archive, dataset_id)
+        np.testing.assert_array_equal(back["time"].values, store["time"].values)
+        vector = f"B_vec_xyz_gse__{dataset_id}"
+        np.testing.assert_array_equal(back[vector].values, store[vector].values)
+        assert back[vector].attrs["LABEL_1"] == store[vector].attrs["LABEL_1"]
+
+
 def test_the_csas_wget_line_gets_a_csa_package_of_the_store(server, demo_archive, tmp_path):
     url = f"http://127.0.0.1:{server.port}/csa/data?{PRODUCT}"
     target = tmp_path / "csa.tgz"
@@ -206,15 +218,7 @@ def test_the_csas_wget_line_gets_a_csa_package_of_the_store(server, demo_archive
         subprocess.run(["wget", "-q", "-O", str(target), url], check=True, timeout=120)
     else:
         target.write_bytes(requests.get(url, timeout=120).content)
-    files = _package_files(target.read_bytes(), tmp_path)
-    assert sorted(files) == ["C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf",
-                             "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf"]
-    for name, path in files.items():
-        dataset_id = name.split("__")[0]
-        back, store = heliohub.read_file(path), _stored(demo_archive, dataset_id)
-        np.testing.assert_array_equal(back["time"].values, store["time"].values)
-        vector = f"B_vec_xyz_gse__{dataset_id}"
-        np.testing.assert_array_equal(back[vector].values, store[vector].values)
+    _two_fgm_files(_package_files(target.read_bytes(), tmp_path), demo_archive, ".cdf")
 
 
 def test_daily_delivery_and_refusals_as_the_csa_gives_them(server, demo_archive, tmp_path):
@@ -253,16 +257,7 @@ def test_a_cef_package_as_pyspedas_asks_for_it(server, demo_archive, tmp_path):
              "&DATASET_ID=C2_CP_FGM_SPIN")
     answer = requests.get(f"http://127.0.0.1:{server.port}/csa/data?{query}", timeout=120)
     assert answer.status_code == 200, answer.text
-    files = _package_files(answer.content, tmp_path)
-    assert sorted(files) == ["C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cef",
-                             "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cef"]
-    for name, path in files.items():
-        dataset_id = name.split("__")[0]
-        back, store = heliohub.read_file(path), _stored(demo_archive, dataset_id)
-        np.testing.assert_array_equal(back["time"].values, store["time"].values)
-        vector = f"B_vec_xyz_gse__{dataset_id}"
-        np.testing.assert_array_equal(back[vector].values, store[vector].values)
-        assert back[vector].attrs["LABEL_1"] == store[vector].attrs["LABEL_1"]
+    _two_fgm_files(_package_files(answer.content, tmp_path), demo_archive, ".cef")
     every = requests.get(f"http://127.0.0.1:{server.port}/csa/data", timeout=120, params={
         "RETRIEVAL_TYPE": "PRODUCT", "DATASET_ID": "C?_CP_FGM_SPIN", "START_DATE": "2001-06-11T20:00:00Z",
         "END_DATE": "2001-06-11T21:00:00Z", "DELIVERY_FORMAT": "CDF_ISTP"})

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import heliohub
+from heliohub.up.settings import UpSettings
 
 from .conftest import ADMIN_PASSWORD, PASSWORDS, passable_folder, real_file
 from .hub_client import HubUser, free_ports, sign_up
@@ -131,7 +132,7 @@ def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
                              "--dataset-id", "EPD_THROUGH_THE_GATEWAY", "s3://heliohub-archive/incoming/"],
                             env={**clean, **env}, capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert result.returncode == 0, result.stdout + result.stderr
-    assert re.search(r"reading on Dask Gateway cluster \S+ \(2 workers\)", result.stderr), result.stderr
+    assert re.search(r"working on Dask Gateway cluster \S+ \(2 workers\)", result.stderr), result.stderr
     report = json.loads(result.stdout)
     assert [(f["status"], f["dataset_id"]) for f in report["files"]] == [("ingested", "EPD_THROUGH_THE_GATEWAY")]
     expected = heliohub.read_file(path)
@@ -139,6 +140,24 @@ def test_an_operator_ingests_s3_files_on_the_platforms_gateway(platform, alice):
     output = alice.run(f"import numpy as np\nds = open_dataset('EPD_THROUGH_THE_GATEWAY')\n"
                        f"print(float(np.nansum(ds[{name!r}].values, dtype=np.float64)))")
     assert float(output) == pytest.approx(float(np.nansum(expected[name].values, dtype=np.float64)), rel=1e-9)
+
+
+def test_a_users_export_job_runs_on_her_gateway_cluster(platform, alice):
+    """heliohub.export as a job on the user's own Dask Gateway cluster: her workers write daily CEF files into her
+    home, as many records as the store holds; the platform's limits are in her environment."""
+    output = alice.run(
+        "import os, heliohub\nfrom dask_gateway import Gateway\n"
+        "gateway = Gateway()\ncluster = gateway.new_cluster()\ncluster.scale(1)\nclient = cluster.get_client()\n"
+        "client.wait_for_workers(1, timeout=120)\n"
+        "written = heliohub.export('C4_CP_FGM_SPIN', '2001-06-01', '2001-07-31', format='cef', "
+        "out=os.path.abspath('exports'), client=client, interval='daily', progress=False)\n"
+        "names = sorted(os.path.basename(e.path) for e in written)\n"
+        "print(len(written), sum(e.records for e in written), sorted(os.listdir('exports')) == names)\n"
+        "print(open_dataset('C4_CP_FGM_SPIN').sizes['time'], os.environ['HELIOHUB_EXPORT_JOB_MAX_SECONDS'])\n"
+        "client.close()\ncluster.shutdown()\ngateway.close()\n")
+    (files, records, listed), (stored_records, limit) = (line.split() for line in output.strip().splitlines())
+    assert (int(files), listed) == (5, "True") and int(records) == int(stored_records) > 15_000
+    assert float(limit) == UpSettings().export_job_max_seconds  # the test platform keeps the default
 
 
 def test_users_cannot_read_each_others_files(platform, alice):

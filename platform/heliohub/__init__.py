@@ -20,6 +20,7 @@ from typing import Any
 from .errors import (
     ArchiveError,
     CaveatWarning,
+    ClusterError,
     DatasetNotFoundError,
     ExportError,
     FetchError,
@@ -61,6 +62,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "ArchiveError",
     "CaveatWarning",
+    "ClusterError",
     "DatasetNotFoundError",
     "ExportError",
     "FetchError",

@@ -25,11 +25,7 @@ def parser() -> argparse.ArgumentParser:
     ingest.add_argument("--dataset-id", help="put every file under this dataset ID instead of the file's own")
     ingest.add_argument("--include-path", action="append", default=[], metavar="DIR",
                         help="a folder of CEF header (.ceh) files; repeatable (CEFPATH is searched too)")
-    parallel = ingest.add_mutually_exclusive_group()
-    parallel.add_argument("--dask", metavar="ADDRESS", help="read files in parallel on this Dask scheduler")
-    parallel.add_argument("--gateway-workers", type=int, default=0, metavar="N",
-                          help="read files in parallel on a new Dask Gateway cluster of N workers (the gateway of "
-                          "the DASK_GATEWAY__* settings; the workers must reach the files: use URLs)")
+    _cluster_options(ingest, "read files in parallel", "the workers must reach the files: use URLs")
     ingest.add_argument("--quicklooks", nargs="?", const="1h,6h,24h", default=None, type=_periods, metavar="PERIODS",
                         help="pre-generate quicklooks for the windows the new records fall in (default periods: "
                         "1h,6h,24h), as the Cluster Science Archive does")
@@ -116,8 +112,13 @@ def parser() -> argparse.ArgumentParser:
                            help="the files' format")
     exporting.add_argument("--out", default=".", help="a folder or an fsspec URL (default: here)")
     exporting.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
-    exporting.add_argument("--max-mb", type=float, default=1000.0,
-                           help="refuse an export larger than this many MB (default 1000, the CSA's 1 GB)")
+    exporting.add_argument("--max-mb", type=float, default=None,
+                           help="refuse a direct export larger than this many MB (default: $HELIOHUB_EXPORT_MAX_MB, "
+                           "else 1000, the CSA's 1 GB; a job's limit is $HELIOHUB_EXPORT_JOB_MAX_MB, else 50 GB)")
+    exporting.add_argument("--interval", choices=["all", "daily", "hourly"], default="all",
+                           help="one file per dataset (all), or per day or hour that holds records")
+    _cluster_options(exporting, "export as a job", "the workers write the files: --out must be a URL or a folder "
+                     "they reach")
     exporting.add_argument("--json", action="store_true", help="print a JSON list of the files written")
     up = commands.add_parser("up", help="the whole platform on one machine (S3 endpoint, demo archive, JupyterHub, "
                              "Dask Gateway); settings as --UpSettings.<name>=<value>, see --help-all",
@@ -178,6 +179,15 @@ def main(argv: list[str] | None = None) -> int:
             hook = quicklook_redrawer(args.quicklooks)
         return main_ingest(args, before_commit=hook)
     return 2
+
+
+def _cluster_options(parser: argparse.ArgumentParser, doing: str, reach: str) -> None:
+    """``--dask ADDRESS`` or ``--gateway-workers N``: the Dask cluster a command works on (heliohub.dask_clusters)."""
+    on_cluster = parser.add_mutually_exclusive_group()
+    on_cluster.add_argument("--dask", metavar="ADDRESS", help=f"{doing} on this Dask scheduler's workers")
+    on_cluster.add_argument("--gateway-workers", type=int, default=0, metavar="N",
+                            help=f"{doing} on a new Dask Gateway cluster of N workers (the gateway of the "
+                            f"DASK_GATEWAY__* settings; {reach})")
 
 
 def _periods(text: str) -> list[str]:

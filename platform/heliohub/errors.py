@@ -94,6 +94,10 @@ class FetchError(HeliohubError):
     setting to check."""
 
 
+class ClusterError(HeliohubError):
+    """A Dask cluster could not be started or used: the message names the gateway and the setting to fix."""
+
+
 class ExportError(HeliohubError):
     """An export that cannot be made: the message names the dataset, the range, the format or the limit."""
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import collections
 import concurrent.futures
-import contextlib
 import functools
 import glob
 import hashlib
@@ -32,7 +31,9 @@ import pandas as pd
 import xarray as xr
 import zarr
 
+from ..dask_clusters import dask_client
 from ..errors import ArchiveError, HeliohubError, IngestError, StoreDamagedError
+from ..progress import progress_bar
 from ..raw_files import read_raw_file
 from ..readers import is_archive_file_name, read_source_with, reader_for
 from . import catalog, distributed, legacy, provenance
@@ -44,7 +45,6 @@ from .provenance import FileEntry, newer, spans_of
 from .versions import tag_release
 
 log = logging.getLogger(__name__)
-WORKER_WAIT = 600  # seconds a new Dask Gateway cluster may take to start its first worker
 BATCH_BYTES = 512 << 20
 """How much data (the arrays of the files read, in memory) an ingest holds before it writes what it holds: an
 ingest of a whole archive reads and commits it batch by batch, in a few times this much memory whatever its size
@@ -300,15 +300,6 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
     return report
 
 
-def progress_bar(items: Iterable[Any], progress: bool | None, unit: str, total: int | None = None) -> Iterable[Any]:
-    """``items``, with a progress bar on standard error when ``progress`` (None: when it is a terminal)."""
-    if progress is False:
-        return items
-    from tqdm.auto import tqdm
-
-    return tqdm(items, unit=unit, total=total, disable=None if progress is None else not progress, file=sys.stderr)
-
-
 def _read(files: list[str], headers: list[str], dataset_id: str | None, storage_options: dict[str, Any] | None,
           client: Any, progress: bool | None) -> Iterator[_Parsed | _Loaded | FileResult]:
     """Each file read for ingest, in the order given: here (each checksum still being computed on another core),
@@ -516,7 +507,7 @@ def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
 def main_ingest(args: Any, emit: Callable[[str], None] = print, before_commit: BeforeCommit | None = None) -> int:
     """``heliohub ingest``: returns the exit status (1 when any file was refused)."""
     try:
-        with _dask_client(args.dask, args.gateway_workers) as client:
+        with dask_client(args.dask, args.gateway_workers, "ingest") as client:
             report = ingest(args.paths, args.archive, dataset_id=args.dataset_id, include_paths=args.include_path,
                             client=client, progress=False if args.json else None, before_commit=before_commit,
                             batch_bytes=args.batch_mb << 20 if args.batch_mb else BATCH_BYTES,
@@ -528,44 +519,3 @@ def main_ingest(args: Any, emit: Callable[[str], None] = print, before_commit: B
         return 2
     emit(report.to_json() if args.json else report.summary())
     return 0 if report.ok else 1
-
-
-@contextlib.contextmanager
-def _dask_client(address: str | None, gateway_workers: int) -> Iterator[Any]:
-    """No client, a client of the scheduler at ``address``, or a new Dask Gateway cluster of that many workers
-    (the gateway from the ``DASK_GATEWAY__*`` settings), shut down when the ingest ends."""
-    if address:
-        from dask.distributed import Client
-
-        with Client(address) as client:
-            yield client
-        return
-    if not gateway_workers:
-        yield None
-        return
-    try:
-        import dask
-        from dask_gateway import Gateway
-    except ImportError:
-        raise IngestError("--gateway-workers needs dask-gateway: pip install 'heliohub[notebook]'") from None
-    try:
-        gateway = Gateway()
-        cluster = gateway.new_cluster(shutdown_on_close=True)
-    except Exception as error:  # connection, authentication and gateway errors alike
-        where = dask.config.get("gateway.address", None) or "(DASK_GATEWAY__ADDRESS is not set)"
-        raise IngestError(f"cannot start a Dask Gateway cluster at {where}: {error}; check the DASK_GATEWAY__* "
-                          "settings and the token (JUPYTERHUB_API_TOKEN)") from None
-    try:
-        cluster.scale(gateway_workers)
-        with cluster.get_client() as client:
-            try:
-                client.wait_for_workers(1, timeout=WORKER_WAIT)
-            except TimeoutError:
-                raise IngestError(f"the Dask Gateway cluster {cluster.name} has no worker after {WORKER_WAIT} s; "
-                                  "check the gateway's resources and limits") from None
-            print(f"heliohub ingest: reading on Dask Gateway cluster {cluster.name} ({gateway_workers} workers)",
-                  file=sys.stderr, flush=True)
-            yield client
-    finally:
-        cluster.shutdown()
-        gateway.close()

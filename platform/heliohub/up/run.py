@@ -67,11 +67,14 @@ def _password(given: str, who: str, variable: str, minimum: int, printed: list[s
 
 def user_environment(s: UpSettings, reader: object_store.Keys, archive_url: str,
                      bin_dir: Path | None = None) -> dict[str, str]:
-    """What every user server and Dask worker gets: the archive, its read-only keys, the Dask Gateway client's
+    """What every user server and Dask worker gets: the archive, its read-only keys, the export limits, the Dask
+    Gateway client's
     settings, and the environment they run from (``bin_dir``, this one by default) first on the PATH. The Helm chart
     gives its pods the same variables (tests/test_chart.py holds them together). Each user's server gets its own
     ``DASK_GATEWAY__PUBLIC_ADDRESS`` (its dashboard route, jupyterhub_config.py) in place of the gateway's."""
     return {**reader.environment(s.s3_url), "HELIOHUB_ARCHIVE": archive_url,
+            "HELIOHUB_EXPORT_MAX_MB": f"{s.export_max_mb:g}", "HELIOHUB_EXPORT_JOB_MAX_MB": f"{s.export_job_max_mb:g}",
+            "HELIOHUB_EXPORT_JOB_MAX_SECONDS": f"{s.export_job_max_seconds:g}",
             "DASK_GATEWAY__ADDRESS": s.gateway_url,
             "DASK_GATEWAY__PROXY_ADDRESS": f"gateway://{s.host}:{s.gateway_port}",
             "DASK_GATEWAY__PUBLIC_ADDRESS": s.gateway_url,

@@ -27,6 +27,13 @@ class UpSettings(Configurable):
     hapi_max_request_mb = Float(1000.0, help="The largest answer of the HAPI server's data endpoint, in MB of "
                                              "binary records (the CSA's synchronous limit is 1 GB); larger requests "
                                              "get HAPI 1408.").tag(config=True)
+    export_max_mb = Float(1000.0, help="The largest export a user's heliohub.export writes directly, in MB (the "
+                                       "CSA's synchronous limit is 1 GB); larger ones run as a job on the user's "
+                                       "Dask Gateway cluster (HELIOHUB_EXPORT_MAX_MB).").tag(config=True)
+    export_job_max_mb = Float(50000.0, help="The largest export job, in MB (the CSA's asynchronous requests stop at "
+                                            "50 GB; HELIOHUB_EXPORT_JOB_MAX_MB).").tag(config=True)
+    export_job_max_seconds = Float(14400.0, help="The longest an export job may run before it is stopped and its "
+                                                 "files removed (HELIOHUB_EXPORT_JOB_MAX_SECONDS).").tag(config=True)
     bucket = Unicode("heliohub-archive", help="The bucket holding the archive store.").tag(config=True)
     admin_user = Unicode("admin", help="The first admin's user name.").tag(config=True)
     admin_password = Unicode(help="The admin's password (at least 32 characters); from "
