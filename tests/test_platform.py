@@ -160,6 +160,25 @@ def test_a_users_export_job_runs_on_her_gateway_cluster(platform, alice):
     assert float(limit) == UpSettings().export_job_max_seconds  # the test platform keeps the default
 
 
+def test_a_user_maps_a_function_over_events_on_her_gateway_cluster(platform, alice):
+    """heliohub.events.map_events with the user's Dask Gateway client: each event opened and reduced on her
+    worker, the same answers as in her kernel (the events: three intervals of the demo's C3 FGM hour)."""
+    output = alice.run(
+        "import heliohub, numpy as np, pandas as pd\nfrom dask_gateway import Gateway\n"
+        "events = pd.DataFrame({'start': pd.to_datetime(['2001-06-11T20:00', '2001-06-11T20:20', '1990-01-01T00:00']), "
+        "'end': pd.to_datetime(['2001-06-11T20:10', '2001-06-11T20:40', '1990-01-02T00:00'])})\n"
+        "def mean_b(ds):\n    import os\n"
+        "    return float(np.nanmean(ds['B_mag__C3_CP_FGM_SPIN'].values)), os.getpid()\n"
+        "here = heliohub.events.map_events(mean_b, 'C3_CP_FGM_SPIN', events)\n"
+        "gateway = Gateway()\ncluster = gateway.new_cluster()\ncluster.scale(1)\nclient = cluster.get_client()\n"
+        "client.wait_for_workers(1, timeout=120)\n"
+        "there = heliohub.events.map_events(mean_b, 'C3_CP_FGM_SPIN', events, client=client)\n"
+        "import os\nprint([h[0] for h in here[:2]] == [t[0] for t in there[:2]], there[2], "
+        "{t[1] for t in there[:2]} != {os.getpid()}, len({t[0] for t in there[:2]}))\n"
+        "client.close()\ncluster.shutdown()\ngateway.close()\n")
+    assert output.split() == ["True", "None", "True", "2"]  # the two events' own answers, computed on the worker
+
+
 def test_users_cannot_read_each_others_files(platform, alice):
     """Each user's server and Dask workers run as their own account (heliohub up as root)."""
     if not platform["state"]["isolate_users"]:
