@@ -195,7 +195,8 @@ def _job(pieces: list[_Piece], store: StoreLocation, answer_format: str, out: st
     def stopped(reason: str) -> ExportError:
         stop.set()
         client.cancel(futures)
-        _remove(written, storage_options)
+        # every piece's file, not only those whose results came back: a piece may have finished unreported
+        _remove([Exported(p.dataset_id, _target(out, p.name), 0, 0) for p in pieces], storage_options)
         log.info("export job %s stopped (%s); removed the %d files it had written", job, reason, len(written))
         return ExportError(f"{reason}; {len(written)} of {len(pieces)} files had been written and were removed")
 
@@ -221,6 +222,11 @@ def _job(pieces: list[_Piece], store: StoreLocation, answer_format: str, out: st
         raise stopped(f"the export job stopped: {type(error).__name__}: {error}") from error
     order = {piece.name: index for index, piece in enumerate(pieces)}
     return sorted(written, key=lambda e: order[Path(e.path).name])
+
+
+def _target(out: str, name: str) -> str:
+    """Where the file ``name`` goes in ``out`` (a folder or an fsspec URL)."""
+    return f"{out.rstrip('/')}/{name}" if "://" in out else str(Path(out).expanduser() / name)
 
 
 def _remove(written: list[Exported], storage_options: dict[str, Any]) -> None:
