@@ -173,7 +173,7 @@ def _write_piece(piece: _Piece, store: StoreLocation, answer_format: str, out: s
         ds = open_dataset(piece.dataset_id, piece.first, piece.last, archive=store)
     written = _write(piece.dataset_id, _cut(ds, piece), piece.name, answer_format, out, storage_options, stop.is_set)
     if written is not None and stop.is_set():
-        _remove([written], storage_options)
+        _remove([written.path], storage_options)
         return None
     return written
 
@@ -196,7 +196,7 @@ def _job(pieces: list[_Piece], store: StoreLocation, answer_format: str, out: st
         stop.set()
         client.cancel(futures)
         # every piece's file, not only those whose results came back: a piece may have finished unreported
-        _remove([Exported(p.dataset_id, _target(out, p.name), 0, 0) for p in pieces], storage_options)
+        _remove([_target(out, p.name) for p in pieces], storage_options)
         log.info("export job %s stopped (%s); removed the %d files it had written", job, reason, len(written))
         return ExportError(f"{reason}; {len(written)} of {len(pieces)} files had been written and were removed")
 
@@ -229,12 +229,12 @@ def _target(out: str, name: str) -> str:
     return f"{out.rstrip('/')}/{name}" if "://" in out else str(Path(out).expanduser() / name)
 
 
-def _remove(written: list[Exported], storage_options: dict[str, Any]) -> None:
-    """Remove files of an export (each whole: removing it leaves nothing of it)."""
+def _remove(paths: list[str], storage_options: dict[str, Any]) -> None:
+    """Remove files of an export, those that exist (each whole: removing it leaves nothing of it)."""
     import fsspec
 
-    for entry in written:
-        filesystem, _, (path,) = fsspec.get_fs_token_paths(entry.path, storage_options=storage_options)
+    for target in paths:
+        filesystem, _, (path,) = fsspec.get_fs_token_paths(target, storage_options=storage_options)
         with contextlib.suppress(FileNotFoundError):
             filesystem.rm_file(path)
 
