@@ -288,9 +288,10 @@ def _header(plan: _Plan, name: str) -> tuple[list[str], dict[str, tuple[str, Any
 
 
 def _sample(variable: xr.Variable) -> np.ndarray:
-    """The values a variable's CEF type is chosen from: all of them for integers (their range decides), none for
-    the rest (the dtype decides)."""
-    return variable.values if variable.dtype.kind in "iu" else variable[:0].values
+    """The values a variable's CEF type is chosen from: all of them for integers wider than CEF's INT (their range
+    decides), none for the rest (the dtype decides, and nothing is read before the records are)."""
+    wide = variable.dtype.kind in "iu" and np.iinfo(variable.dtype).max > np.iinfo(np.int32).max
+    return variable.values if wide else variable[:0].values
 
 
 def cef_blocks(ds: xr.Dataset, name: str, records_per_block: int = RECORDS_PER_BLOCK) -> Iterator[bytes]:
