@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -20,6 +21,7 @@ import pytest
 import xarray as xr
 
 import heliohub
+from heliohub.serving.cef_writer import CEFLIB_LIMITS, write_cef
 from heliohub.serving.export import export
 
 from .conftest import stored
@@ -142,6 +144,8 @@ def test_an_exported_cef_is_the_store_for_heliohub(environment, datasets, tmp_pa
         said = [str(w.message) for w in caught if issubclass(w.category, heliohub.HeliohubWarning)
                 and "CEF holds one record axis" in str(w.message)]
         assert bool(said) == bool(left_out) and all(n in said[0] for n in left_out), (dataset_id, said)
+        left_out |= _named(caught, "; left out of ")  # past what the CSA's CEFLIB reads (tested below)
+        attributes_left_out = _named(caught, "; attributes left out of ")
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", heliohub.CaveatWarning)
             back = heliohub.read_file(written.path)
@@ -159,7 +163,8 @@ def test_an_exported_cef_is_the_store_for_heliohub(environment, datasets, tmp_pa
             assert _same_values(expected, back[name].values), f"{dataset_id}: {name} values"
             exact = dataset_id in cluster
             for key, value in variable.attrs.items():
-                if key in ("archive_name", "bounds") or (not exact and _text(value) == ""):
+                if key in ("archive_name", "bounds") or (not exact and _text(value) == "") or \
+                        f"{name}.{key}" in attributes_left_out:
                     continue
                 got = _cef_attribute(back[name].attrs, key)
                 if not exact and isinstance(value, str):
@@ -167,9 +172,84 @@ def test_an_exported_cef_is_the_store_for_heliohub(environment, datasets, tmp_pa
                 assert _same_attribute(value, got), f"{dataset_id}: {name}.{key} {value!r} {got!r}"
         for key, value in store.attrs.items():
             if key in EXCLUDED or key.upper() in ("FILE_NAME", "LOGICAL_FILE_ID", "FILE_TIME_SPAN") or \
-                    key == "logical_file_id" or _text(value) in ("", "[]"):
+                    key == "logical_file_id" or _text(value) in ("", "[]") or key in attributes_left_out:
                 continue
             assert _same_attribute(value, back.attrs.get(key)), f"{dataset_id}: {key} {value!r}"
+
+
+def _named(caught: list[warnings.WarningMessage], marker: str) -> set[str]:
+    """What the writer's warnings say it left out (``...; left out of FILE: a, b (export as ...)``)."""
+    names: set[str] = set()
+    for w in caught:
+        text = str(w.message)
+        if issubclass(w.category, heliohub.HeliohubWarning) and marker in text:
+            names |= set(text.split(marker, 1)[1].split(": ", 1)[1].split(" (export as")[0].split(", "))
+    return names
+
+
+def _within_ceflib(path: str) -> None:
+    """The file keeps to what CESR CEFLIB 1.8.5, the CSA's CEF reader, takes (cef_writer.CEFLIB_LIMITS)."""
+    data = Path(path).read_bytes()
+    lines = data.split(b"\n")
+    assert max(len(line) + 1 for line in lines) <= CEFLIB_LIMITS["line_bytes"], path
+    header = data.split(b'DATA_UNTIL = "END_OF_DATA"')[0].decode()
+    assert header.count("\nSTART_META = ") <= CEFLIB_LIMITS["meta"], path
+    assert header.count("\nSTART_VARIABLE = ") <= CEFLIB_LIMITS["variables"], path
+    sizes = [line.split("=", 1)[1].split(",") for line in header.splitlines() if line.strip().startswith("SIZES =")]
+    assert sizes and max(map(len, sizes)) <= CEFLIB_LIMITS["sizes"], path
+    for text in re.findall(rb'"([^"\n]*)"|\'([^\'\n]*)\'', data):  # every quoted value, header and records
+        assert len(text[0] or text[1]) <= CEFLIB_LIMITS["value_bytes"], path
+
+
+def test_an_exported_cef_keeps_to_what_the_csas_reader_takes(environment, datasets, tmp_path):
+    """Every dataset of the demo archive as CEF stays within CEFLIB's limits; what would not fit is named. The
+    PROBA2 SWAP frame has 115 global attributes (108 of them FITS keywords) and a FITS header of 11 kB of text; the
+    MDI frame's 1024 x 1024 values cannot be one line of 1 MiB."""
+    for dataset_id in datasets:
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            (written,) = export(dataset_id, *RANGE, format="cef", out=tmp_path, archive=environment["url"])
+        _within_ceflib(written.path)
+        if dataset_id == "PROBA2_SWAP_174":
+            left_out = _named(caught, "; attributes left out of ")
+            header = Path(written.path).read_text().split("DATA_UNTIL")[0]
+            assert header.count("START_META = ") == CEFLIB_LIMITS["meta"] and len(left_out) == 15
+            assert {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "CHECKSUM", "DATASUM"} <= left_out
+            assert "START_META = DATASET_ID" in header and not any(f"START_META = {k}\n" in header
+                                                                   for k in left_out)
+            assert _named(caught, "; left out of ") == {"fits_header"}
+        if dataset_id == "SOHO_MDI_CONTINUUM":
+            assert {"image", "fits_header"} <= _named(caught, "; left out of ")
+
+
+def test_what_a_cef_cannot_hold_for_ceflib_is_left_out_by_name_or_refused(environment, tmp_path):
+    """Cases past each of CEFLIB's limits, made from the stored C4 FGM hour and the stored MDI frame (real values,
+    variables copied or reshaped to pass a limit; no such dataset exists in the demo archive)."""
+    fgm = stored(environment, "C4_CP_FGM_SPIN", "2001-06-11T20:00", "2001-06-11T20:05")
+    vector = fgm["B_vec_xyz_gse__C4_CP_FGM_SPIN"]
+    many = fgm.assign({f"copy_{k:03d}": vector.copy() for k in range(120)})
+    many["six_sizes"] = xr.Variable(("time", "a", "b", "c", "d", "e", "f"),
+                                    np.broadcast_to(vector.values[:, :1, None, None, None, None, None],
+                                                    (fgm.sizes["time"], 1, 1, 1, 1, 1, 2)))
+    many["B_vec_xyz_gse__C4_CP_FGM_SPIN"].attrs["CATDESC"] = "x" * 1024
+    path = tmp_path / "C4_CP_FGM_SPIN__many.cef"
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        write_cef(many, path, path.name)
+    _within_ceflib(str(path))
+    assert "six_sizes" in _named(caught, "; left out of ")
+    assert len([n for n in _named(caught, "; left out of ") if n.startswith("copy_")]) == \
+        len(many.data_vars) - 1 - (CEFLIB_LIMITS["variables"] - 1)  # the time tags are one of the 100
+    assert _named(caught, "; attributes left out of ") == {"B_vec_xyz_gse__C4_CP_FGM_SPIN.CATDESC"}
+    back = heliohub.read_file(path)
+    assert back.sizes["time"] == fgm.sizes["time"]
+    np.testing.assert_array_equal(back["B_vec_xyz_gse__C4_CP_FGM_SPIN"].values, vector.values)
+
+    mdi = stored(environment, "SOHO_MDI_CONTINUUM")
+    image = mdi["image"].values.reshape(mdi.sizes["time"], -1)[:, :300_000]  # 900,000 bytes at least, 2.6 MB here
+    wide = mdi.drop_vars([v for v in mdi.data_vars]).assign(part=(("time", "value"), image))
+    with pytest.raises(heliohub.ExportError, match=r"record of .* takes [\d,]+ bytes of text, past the 1,048,575"):
+        write_cef(wide, tmp_path / "wide.cef", "wide.cef")
 
 
 def test_an_exported_csv_is_the_store_for_pandas(environment, tmp_path):

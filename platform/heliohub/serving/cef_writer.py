@@ -20,8 +20,11 @@ What the file holds, and how it reads back through ``heliohub.read_file``:
 * a dataset from a CDF or FITS file gains the CEF metadata its normalised attributes came from (``DATASET_ID``,
   ``MISSION``, ``DATASET_TITLE``, ...), so the file reads back as the same dataset.
 
-Checked with ``heliohub.read_file`` only: the CSA's own CEF tools (CEFLIB, QSAS) are not on the package registries
-this project can reach, so the layout follows the CSA's delivered files in ``data/cluster/cef``.
+The CSA's own reader, CESR CEFLIB, has fixed limits (``CEFLIB_LIMITS``); past them it stops on an assertion or
+overruns a buffer. A file written here stays within them: a variable whose text values or record shape would not
+fit, and global attributes past CEFLIB's count or length, are left out, named in a comment and a warning, and a
+record line past CEFLIB's line length is an ``ExportError``. CEFLIB is not on the package registries the tests can
+reach; docs/conventions.md says how exported files were checked with it.
 """
 
 from __future__ import annotations
@@ -53,6 +56,19 @@ DESCRIBE_THIS_FILE = {"FILE_NAME", "FILE_FORMAT_VERSION", "LOGICAL_FILE_ID", "FI
 RECOMPUTED = {"SIZES", "VALUE_TYPE", "DATA", "archive_name", "bounds"}
 REFERENCES = re.compile(r"^(DEPEND_\d+|DELTA_PLUS|DELTA_MINUS|LABEL_\d+|REPRESENTATION_\d+|LABL_PTR_\d+)$")
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_.\-]*$")
+CEFLIB_LIMITS = {"variables": 100, "meta": 100, "sizes": 5, "value_bytes": 1023, "line_bytes": (1 << 20) - 1}
+"""The most CESR CEFLIB 1.8.5 takes: variables and metadata blocks in a file (``MAX_VARS``, ``MAX_META`` in
+C/src/CEF.c), sizes of a record's value (``MAX_SIZES``, C/inc/CEF.h), bytes of one value or attribute entry
+(``STR_SIZE`` - 1, C/src/CEF.c), bytes of one line with its newline (the read buffer, ``BUF_SIZE`` in
+LIB/src/ZZLIB.c)."""
+ESSENTIAL_META = {"MISSION", "OBSERVATORY", "INSTRUMENT_NAME", "DATASET_ID", "DATASET_TITLE", "DATASET_VERSION",
+                  "VERSION_NUMBER", "ACKNOWLEDGEMENT", "LOGICAL_FILE_ID", "FILE_TIME_SPAN", "DATASET_CAVEATS",
+                  "CAVEATS", "MISSION_CAVEATS", "INSTRUMENT_CAVEATS"}
+"""Metadata kept first when a dataset has more global attributes than CEFLIB reads."""
+FITS_LAYOUT = {"SIMPLE", "BITPIX", "NAXIS", "NAXIS1", "NAXIS2", "NAXIS3", "EXTEND", "CHECKSUM", "DATASUM"}
+"""FITS keywords that describe the FITS file's own layout, not the data: left out first."""
+ONE_RECORD_AXIS = "CEF holds one record axis"
+TOO_LONG = f"CEFLIB reads entries of at most {CEFLIB_LIMITS['value_bytes']} bytes"
 _FILLS = {"INT": -2147483648, "BYTE": -128, "FLOAT": -1.0e31, "DOUBLE": -1.0e31, "ISO_TIME": "9999-12-31T23:59:59Z",
           "ISO_TIME_RANGE": "9999-12-31T23:59:59Z/9999-12-31T23:59:59Z", "CHAR": ""}
 
@@ -163,22 +179,50 @@ class _Plan:
         time_axes = {str(d) for d in ds.dims if d in ds.variables and ds[d].dtype.kind == "M"}
         self.records: list[str] = []
         self.fixed: list[str] = []
-        self.left_out: list[str] = []
+        self.left_out: dict[str, list[str]] = {}
+        """Variables left out, by the reason why."""
+        self.attributes_left_out: dict[str, list[str]] = {}
+        """Attributes left out (``KEY`` global, ``variable.KEY``), by the reason why."""
         for name, variable in ds.variables.items():
             name = str(name)
             if name in label_variables or name in (self.time, "time"):
                 continue
             if name in ds.dims and name not in ds.data_vars and not variable.attrs:
                 continue  # an index xarray made for a dimension
-            if variable.dims[:1] == ("time",):
+            if variable.dims[:1] and variable.dims[0] in time_axes and variable.dims[0] != "time":
+                self._leave_out(name, ONE_RECORD_AXIS)
+            elif (variable.ndim - (variable.dims[:1] == ("time",))) > CEFLIB_LIMITS["sizes"]:
+                self._leave_out(name, f"CEFLIB reads at most {CEFLIB_LIMITS['sizes']} sizes a value")
+            elif 3 * int(np.prod(variable.shape[variable.dims[:1] == ("time",):])) > CEFLIB_LIMITS["line_bytes"]:
+                self._leave_out(name, f"CEFLIB reads lines of at most {CEFLIB_LIMITS['line_bytes']:,} bytes, and a "
+                                "value's text and comma take at least 3")
+            elif variable.dtype.kind in "OUS" and _longest_text(variable) > CEFLIB_LIMITS["value_bytes"]:
+                self._leave_out(name, f"CEFLIB reads text values of at most {CEFLIB_LIMITS['value_bytes']} bytes")
+            elif variable.dims[:1] == ("time",):
                 self.records.append(name)
-            elif variable.dims[:1] and variable.dims[0] in time_axes:
-                self.left_out.append(name)
             else:
                 self.fixed.append(name)
+        room = CEFLIB_LIMITS["variables"] - 1  # the time tags are one
+        for name in (self.records + self.fixed)[room:]:
+            self.records = [n for n in self.records if n != name]
+            self.fixed = [n for n in self.fixed if n != name]
+            self._leave_out(name, f"CEFLIB reads at most {CEFLIB_LIMITS['variables']} variables a file")
+
+    def _leave_out(self, name: str, reason: str) -> None:
+        self.left_out.setdefault(reason, []).append(name)
 
     def written_name(self, name: str) -> str:
         return self.time_name if name in (self.time, "time") else name
+
+
+def _longest_text(variable: xr.Variable) -> int:
+    """The bytes of a text variable's longest value as a record holds it (all its values are read)."""
+    values = variable.values.ravel().tolist()
+    return max((len(_quoted("" if v is None else str(v)).encode()) - 2 for v in values), default=0)
+
+
+def _fits(entries: list[str]) -> bool:
+    return all(len(e.encode()) - (2 if e[:1] in ('"', "'") else 0) <= CEFLIB_LIMITS["value_bytes"] for e in entries)
 
 
 def _attribute_lines(plan: _Plan, name: str, variable: xr.Variable, value_type: str, shape: tuple[int, ...],
@@ -206,6 +250,9 @@ def _attribute_lines(plan: _Plan, name: str, variable: xr.Variable, value_type: 
                 (value in plan.ds.variables or value == plan.time_name)
             items = value if isinstance(value, list | tuple) else attribute_entries(value)
             entries = [_value_text(plan.written_name(v) if reference else v, reference) for v in items]
+        if not _fits(entries):
+            plan.attributes_left_out.setdefault(TOO_LONG, []).append(f"{name}.{key}")
+            continue
         lines.append(f"  {key} = {', '.join(entries) or _quoted('')}")
     return lines
 
@@ -249,18 +296,24 @@ def _header(plan: _Plan, name: str) -> tuple[list[str], dict[str, tuple[str, Any
     if times.size:
         first, last = (np.datetime_as_string(t, "ms") for t in (times.min(), times.max()))
         meta["FILE_TIME_SPAN"] = f"{first}Z/{last}Z"
+    blocks: dict[str, list[str]] = {}
     for key, value in meta.items():
-        lines.append(f"START_META = {key}")
         if key == "FILE_TIME_SPAN":
-            lines.append("  VALUE_TYPE = ISO_TIME_RANGE")
-            lines.append(f"  ENTRY = {value}")
+            blocks[key] = ["  VALUE_TYPE = ISO_TIME_RANGE", f"  ENTRY = {value}"]
+            continue
+        entries = [_value_text(entry) for entry in ([value] if isinstance(value, _Bare) else attribute_entries(value))]
+        if _fits(entries):
+            blocks[key] = [f"  ENTRY = {entry}" for entry in entries]
         else:
-            entries = [value] if isinstance(value, _Bare) else attribute_entries(value)
-            lines.extend(f"  ENTRY = {_value_text(entry)}" for entry in entries)
-        lines.append(f"END_META = {key}")
+            plan.attributes_left_out.setdefault(TOO_LONG, []).append(key)
+    ranked = sorted(blocks, key=lambda k: (k.upper() not in ESSENTIAL_META, k.upper() in FITS_LAYOUT))
+    kept = set(ranked[:CEFLIB_LIMITS["meta"]])
+    if len(kept) < len(blocks):
+        plan.attributes_left_out.setdefault(f"CEFLIB reads at most {CEFLIB_LIMITS['meta']} metadata blocks",
+                                            []).extend(k for k in ranked if k not in kept)
+    for key in (k for k in blocks if k in kept):
+        lines.extend([f"START_META = {key}", *blocks[key], f"END_META = {key}"])
     lines.append("")
-    if plan.left_out:
-        lines.append(f"! left out (CEF holds one record axis): {', '.join(plan.left_out)}")
     columns: dict[str, tuple[str, Any]] = {}
     for variable_name in [plan.time, *plan.records, *plan.fixed]:
         if variable_name not in ds.variables:
@@ -283,6 +336,8 @@ def _header(plan: _Plan, name: str) -> tuple[list[str], dict[str, tuple[str, Any
             columns[variable_name] = (value_type, fill)
         lines.append(f"END_VARIABLE = {written}")
         lines.append("")
+    for what, left_out in (("", plan.left_out), ("attributes ", plan.attributes_left_out)):
+        lines.extend(f"! {what}left out ({reason}): {', '.join(names)}" for reason, names in left_out.items())
     lines.append('DATA_UNTIL = "END_OF_DATA"')
     return lines, columns
 
@@ -298,12 +353,13 @@ def cef_blocks(ds: xr.Dataset, name: str, records_per_block: int = RECORDS_PER_B
     """The CEF file ``name`` holding ``ds``, as blocks of bytes (the header, then records a block at a time)."""
     dataset_id = str(ds.attrs.get("dataset_id") or name.split("__")[0])
     plan = _Plan(ds, dataset_id)
-    if plan.left_out:
-        message = (f"{dataset_id}: CEF holds one record axis; left out of {name}: {', '.join(plan.left_out)} "
-                   "(export as CDF or NetCDF to keep them)")
-        log.warning(message)
-        warnings.warn(message, HeliohubWarning, stacklevel=2)
     lines, columns = _header(plan, name)
+    for what, left_out in (("", plan.left_out), ("attributes ", plan.attributes_left_out)):
+        for reason, names in left_out.items():
+            message = (f"{dataset_id}: {reason}; {what}left out of {name}: {', '.join(names)} "
+                       "(export as CDF or NetCDF to keep them)")
+            log.warning(message)
+            warnings.warn(message, HeliohubWarning, stacklevel=2)
     yield ("\n".join(lines) + "\n").encode()
     count = ds.sizes.get("time", 0) if columns else 0
     for first in range(0, count, records_per_block):
@@ -315,8 +371,29 @@ def cef_blocks(ds: xr.Dataset, name: str, records_per_block: int = RECORDS_PER_B
             fields.append(texts.reshape(len(texts), -1) if value_type != "ISO_TIME_RANGE" or texts.ndim > 1
                           else texts.reshape(-1, 1))
         rows = np.concatenate([f.astype(object) for f in fields], axis=1)
-        yield ("".join(", ".join(row) + "\n" for row in rows.tolist())).encode()
+        text = ("".join(", ".join(row) + "\n" for row in rows.tolist())).encode()
+        _check_lines(text, block, dataset_id)
+        yield text
     yield f"!RECORDS= {count}\nEND_OF_DATA\n".encode()
+
+
+def _check_lines(text: bytes, block: xr.Dataset, dataset_id: str) -> None:
+    if len(text) <= CEFLIB_LIMITS["line_bytes"]:
+        return
+    start = 0
+    for index, end in enumerate(_line_ends(text)):
+        if end + 1 - start > CEFLIB_LIMITS["line_bytes"]:
+            raise ExportError(f"{dataset_id}: the record of {block['time'].values[index]} takes {end + 1 - start:,} "
+                              f"bytes of text, past the {CEFLIB_LIMITS['line_bytes']:,} of a line CEFLIB reads; "
+                              "export it as CDF or NetCDF")
+        start = end + 1
+
+
+def _line_ends(text: bytes) -> Iterator[int]:
+    end = text.find(b"\n")
+    while end >= 0:
+        yield end
+        end = text.find(b"\n", end + 1)
 
 
 def write_cef(ds: xr.Dataset, path: Path, name: str) -> None:
