@@ -18,7 +18,7 @@ import xarray as xr
 import zarr
 
 import heliohub
-from heliohub.store import access, catalog, layout, merge, time_index
+from heliohub.store import access, catalog, layout, merge, provenance, time_index
 from heliohub.store.ingest import ingest
 from heliohub.store.layout import VARIABLE_ORDER
 from heliohub.store.location import BRANCH, StoreLocation
@@ -291,6 +291,17 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     assert files == sorted([old[0].name, new.name, old[2].name])
     again = ingest([old[1]], archive, include_paths=cef_headers, progress=False)
     assert again.refused and "already holds version 02" in again.refused[0].reason
+    # What an ingest reads of the provenance (without decoding every row) agrees with the whole table's current rows.
+    session = StoreLocation.resolve(archive).repository("C4_CP_FGM_SPIN").readonly_session(branch=BRANCH)
+    root = zarr.open_group(session.store, mode="r")
+    current = provenance.current(root, "C4")
+    asked = {new.name.split("_V")[0], "no such delivery"}
+    known = provenance.known_files(root, "C4", asked)
+    assert known.count == len(current) == 3 and known.checksums == {e.checksum for e in current}
+    assert known.by_key == {e.key: e for e in current if e.key in asked} and len(known.by_key) == 1
+    ranks = sorted(provenance.rank(e) for e in current)
+    assert known.newest(set()) == ranks[-1]
+    assert known.newest({e.key for e in current if provenance.rank(e) == ranks[-1]}) == ranks[-2]
 
 
 def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_headers):

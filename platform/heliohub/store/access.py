@@ -32,7 +32,7 @@ from ..errors import (
 from . import catalog, legacy, provenance, time_index
 from .caveats import caveats
 from .layout import TIME_UNITS, VARIABLE_ORDER, record_dims, time_bounds
-from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id
+from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id, forget_repositories
 from .versions import pinned_session
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
@@ -43,7 +43,6 @@ TIME_AXES_CACHE_BYTES = 512 << 20
 _lock = threading.Lock()
 # Keyed by the store's identity (URL, endpoint and credentials: two users' keys in one process are two caches) and
 # snapshots, so never stale.
-_repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
 _catalogs: dict[tuple[str, ...], tuple[str, pd.DataFrame]] = {}
 _time_axes: collections.OrderedDict[tuple[Any, ...], np.ndarray] = collections.OrderedDict()
 OPENED_GROUPS = 64
@@ -56,8 +55,8 @@ _cautioned: set[tuple[Any, ...]] = set()
 def clear_caches() -> None:
     """Forget the repositories, catalogs and time axes kept between calls (they are keyed by the store's
     snapshots, so they are never stale; this only frees memory)."""
+    forget_repositories()
     with _lock:
-        _repositories.clear()
         _catalogs.clear()
         _time_axes.clear()
         _groups.clear()
@@ -84,20 +83,12 @@ def _keep_axis(key: tuple[Any, ...], values: np.ndarray) -> None:
 
 def _repository(store: StoreLocation, name: str) -> icechunk.Repository | None:
     """The repository (opened once per process and reused), or None when the store has no such repository."""
-    key = (store.identity, name)
-    with _lock:
-        repo = _repositories.get(key)
-    if repo is not None:
-        return repo
     try:
         if not store.exists(name):
             return None
-        repo = store.repository(name)
+        return store.repository(name)
     except (icechunk.IcechunkError, OSError) as error:  # the endpoint unreachable, or refusing
         raise store.error(f"cannot read {name!r}", error) from None
-    with _lock:
-        _repositories[key] = repo
-    return repo
 
 
 def _session(store: StoreLocation, name: str) -> icechunk.Session | None:

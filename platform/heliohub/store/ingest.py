@@ -411,28 +411,32 @@ def ingest_dataset(store: StoreLocation, dataset_id: str, items: list[_Loaded],
     return write_transaction(store, dataset_id, change)
 
 
-def _open_stored(session: icechunk.Session, dataset_id: str) -> tuple[xr.Dataset | None, list[FileEntry]]:
-    """The stored dataset (lazily) and its current files; a group of heliohub 0.1 is moved to the present layout
-    first, in this session (so in the commit of the records that come now)."""
+def _open_stored(session: icechunk.Session, dataset_id: str,
+                 keys: set[str]) -> tuple[xr.Dataset | None, provenance.KnownFiles]:
+    """The stored dataset (lazily) and what is known of its current files for an ingest of deliveries ``keys``; a
+    group of heliohub 0.1 is moved to the present layout first, in this session (so in the commit of the records
+    that come now)."""
+    nothing = provenance.KnownFiles.of([], keys)
     try:
         root = zarr.open_group(session.store, mode="r+")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):
-        return None, []
+        return None, nothing
     where = f"dataset {dataset_id}"
     entries = legacy.upgrade_group(root, where)
-    if entries is None:
-        entries = provenance.current(root, f"the provenance table of {dataset_id}")
-    if entries is None:
-        return None, []
-    return open_for_merge(session.store), entries
+    known = provenance.KnownFiles.of(entries, keys) if entries is not None else \
+        provenance.known_files(root, f"the provenance table of {dataset_id}", keys)
+    if known is None:
+        return None, nothing
+    return open_for_merge(session.store), known
 
 
 def _merge(session: icechunk.Session, dataset_id: str,
            items: list[_Loaded]) -> tuple[list[FileResult], list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """The results per file, and the time spans whose records changed (new files', and replaced versions')."""
-    stored, entries = _open_stored(session, dataset_id)
-    by_checksum = {e.checksum for e in entries}
-    by_key = {e.key: e for e in entries}
+    stored, known = _open_stored(session, dataset_id, {i.entry.key for i in items})
+    by_checksum = set(known.checksums)
+    by_key = dict(known.by_key)
+    count = known.count
     results: list[FileResult] = []
     accepted: list[_Loaded] = []
     removals: dict[str, list[tuple[str, str]]] = defaultdict(list)
@@ -457,8 +461,9 @@ def _merge(session: icechunk.Session, dataset_id: str,
         if reference is None:
             reference = item.dataset
         status = "ingested"
-        if previous is not None:
-            entries = [e for e in entries if e is not previous]
+        if previous is None:
+            count += 1
+        else:
             in_batch = next((a for a in accepted if a.entry is previous), None)
             if in_batch is None:
                 status = "replaced"
@@ -470,15 +475,16 @@ def _merge(session: icechunk.Session, dataset_id: str,
                                       "in the same ingest") if r.path == in_batch.path else r for r in results]
         by_key[entry.key] = entry
         by_checksum.add(entry.checksum)
-        entries.append(entry)
         accepted.append(item)
         results.append(FileResult(item.path, status, dataset_id))
     if not accepted:
         return results, []
     touched = [(pd.Timestamp(a), pd.Timestamp(b)) for span in [*(i.entry.spans.get("time") for i in accepted),
                                                               *removals.get("time", [])] if span for a, b in [span]]
-    latest = max(accepted, key=lambda i: (i.entry.spans.get("time", ("", ""))[0], i.entry.order))
-    attrs_source = latest.dataset if stored is None or _is_latest(latest.entry, entries) else None
+    latest = max(accepted, key=lambda i: provenance.rank(i.entry))
+    newest_stored = known.newest(leaving_out={i.entry.key for i in accepted})
+    attrs_source = latest.dataset if stored is None or newest_stored is None or \
+        provenance.rank(latest.entry) > newest_stored else None
     attrs = dict(attrs_source.attrs if attrs_source is not None else stored.attrs)
     if attrs_source is not None:
         attrs[VARIABLE_ORDER] = [str(name) for name in attrs_source.variables]
@@ -496,12 +502,8 @@ def _merge(session: icechunk.Session, dataset_id: str,
         merge_into(session.store, stored, datasets, dict(removals), attrs, variable_attrs, stream)
     status = {r.path: r.status for r in results}
     provenance.append(zarr.open_group(session.store, mode="r+"), [(i.entry, status[i.path]) for i in accepted],
-                      pd.Timestamp.now("UTC"), len(entries))
+                      pd.Timestamp.now("UTC"), count)
     return results, touched
-
-
-def _is_latest(entry: FileEntry, entries: list[FileEntry]) -> bool:
-    return max(entries, key=lambda e: (e.spans.get("time", ("", ""))[0], e.order)) is entry
 
 
 def main_ingest(args: Any, emit: Callable[[str], None] = print, before_commit: BeforeCommit | None = None) -> int:

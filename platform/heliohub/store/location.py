@@ -17,6 +17,7 @@ import hashlib
 import os
 import re
 import socket
+import threading
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -36,6 +37,11 @@ CATALOG = "_catalog"
 REACHABLE_TIMEOUT = 5.0
 """Seconds to wait for the S3 endpoint to accept a connection before saying it cannot be reached."""
 _REACHABLE: set[tuple[str, int]] = set()
+_repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
+"""Repositories opened in this process, by the store's identity and name: opening one on object storage costs
+requests (its configuration and refs), and every session of it reads the refs afresh, so a kept one is never
+stale."""
+_repositories_lock = threading.Lock()
 BRANCH = "main"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
@@ -96,20 +102,30 @@ class StoreLocation:
         )
 
     def repository(self, name: str, *, create: bool = False) -> icechunk.Repository:
-        """The Icechunk repository of a dataset ID (or the catalog), created on request."""
+        """The Icechunk repository of a dataset ID (or the catalog), created on request; opened once per process
+        (see :data:`_repositories`)."""
         check_dataset_id(name, allow_catalog=True)
+        key = (self.identity, name)
+        with _repositories_lock:
+            kept = _repositories.get(key)
+        if kept is not None:
+            return kept
         storage = self._storage(name)
         try:
             if create:
                 try:
-                    return icechunk.Repository.open_or_create(storage)
+                    repo = icechunk.Repository.open_or_create(storage)
                 except icechunk.IcechunkError:
                     # another process created it between our look and our create: open what it made
                     time.sleep(0.5)
-                    return icechunk.Repository.open(storage)
-            return icechunk.Repository.open(storage)
+                    repo = icechunk.Repository.open(storage)
+            else:
+                repo = icechunk.Repository.open(storage)
         except icechunk.IcechunkError as error:
             raise self.error(f"cannot open {name!r}", error) from None
+        with _repositories_lock:
+            _repositories[key] = repo
+        return repo
 
     def _check_reachable(self) -> None:
         """Fail fast on an endpoint that does not answer: Icechunk 1.1 takes no retry settings for its first
@@ -133,6 +149,9 @@ class StoreLocation:
         _REACHABLE.add(address)
 
     def exists(self, name: str) -> bool:
+        with _repositories_lock:
+            if (self.identity, name) in _repositories:
+                return True
         try:
             return icechunk.Repository.exists(self._storage(name))
         except icechunk.IcechunkError as error:
@@ -188,3 +207,9 @@ def check_dataset_id(name: str, *, allow_catalog: bool = False) -> str:
         return name
     raise ArchiveError(f"{name!r} is not a usable dataset ID: use letters, digits and _ . + - "
                        "(give one with --dataset-id)")
+
+
+def forget_repositories() -> None:
+    """Forget the repositories opened so far (the next use opens them again)."""
+    with _repositories_lock:
+        _repositories.clear()

@@ -101,6 +101,71 @@ def current(root: zarr.Group, where: str) -> list[FileEntry] | None:
     return entries
 
 
+def rank(entry: FileEntry) -> tuple[int, tuple[Any, ...]]:
+    """Which of a dataset's files is its newest (its attributes' source): the latest first time, then the order."""
+    return (_stamp(entry.spans.get("time", (None, None))[0]), entry.order)
+
+
+@dataclass(frozen=True)
+class KnownFiles:
+    """What an ingest needs to know of a dataset's current files, found without decoding every row (an append's
+    cost must not grow with the dataset's history): their count and checksums, the current entries of the
+    deliveries it brings, and each current file's rank."""
+
+    count: int
+    checksums: frozenset[str]
+    by_key: dict[str, FileEntry]
+    """The current entry of each delivery key asked for that the dataset holds."""
+    keys: np.ndarray
+    starts: np.ndarray
+    versions: np.ndarray
+    files: np.ndarray
+
+    @classmethod
+    def of(cls, entries: list[FileEntry], keys: set[str]) -> KnownFiles:
+        """From a list of current entries (a store of 0.1, moved to the present layout)."""
+        return cls(len(entries), frozenset(e.checksum for e in entries), {e.key: e for e in entries if e.key in keys},
+                   np.array([e.key for e in entries], dtype=object),
+                   np.array([rank(e)[0] for e in entries], dtype=np.int64),
+                   np.array([e.version for e in entries], dtype=object),
+                   np.array([e.file for e in entries], dtype=object))
+
+    def newest(self, leaving_out: set[str]) -> tuple[int, tuple[Any, ...]] | None:
+        """The rank of the newest current file whose key is not in ``leaving_out`` (None: there is none)."""
+        kept = ~np.isin(self.keys, list(leaving_out)) if leaving_out else np.ones(len(self.keys), bool)
+        if not kept.any():
+            return None
+        start = int(self.starts[kept].max())
+        rows = np.flatnonzero(kept & (self.starts == start))
+        return max((start, (self.keys[r], _version_number(self.versions[r]), self.files[r])) for r in rows)
+
+
+def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | None:
+    """The dataset's :class:`KnownFiles` for an ingest bringing deliveries ``keys``; None when the group has no
+    provenance table. Only the rows of those keys have their spans decoded."""
+    table = _table(root)
+    if table is None:
+        return None
+    columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "start", "spans"),
+                          where=where)
+    latest = np.array(sorted({key: row for row, key in enumerate(columns["key"])}.values()), dtype=np.int64)
+    if not latest.size:
+        return KnownFiles.of([], keys)
+    found = {}
+    for row in (int(r) for r in latest if columns["key"][r] in keys):
+        try:
+            spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
+        except (ValueError, TypeError, AttributeError) as error:
+            raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
+        found[columns["key"][row]] = FileEntry(
+            file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
+            checksum=columns["checksum"][row], records=int(columns["records"][row]), spans=spans,
+            size=int(columns["size"][row]))
+    return KnownFiles(len(latest), frozenset(columns["checksum"][latest].tolist()), found, columns["key"][latest],
+                      np.asarray(columns["start"][latest], dtype=np.int64), columns["version"][latest],
+                      columns["file"][latest])
+
+
 def count(root: zarr.Group) -> int:
     """How many files the dataset holds now (one per delivery), from the table's attributes: no row is read."""
     table = _table(root)
