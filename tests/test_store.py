@@ -7,6 +7,7 @@ import json
 import os
 import random
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -302,6 +303,15 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     ranks = sorted(provenance.rank(e) for e in current)
     assert known.newest(set()) == ranks[-1]
     assert known.newest({e.key for e in current if provenance.rank(e) == ranks[-1]}) == ranks[-2]
+
+
+def test_a_store_removed_and_made_again_in_one_process_takes_ingests(tmp_path):
+    """Repositories are opened once per process (location.repository): one removed since is opened again."""
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    for _ in range(2):
+        assert ingest([good], tmp_path / "store", progress=False).ok
+        assert list(heliohub.search(archive=tmp_path / "store")["dataset_id"]) == ["C1_CP_FGM_SPIN"]
+        shutil.rmtree(tmp_path / "store")
 
 
 def test_bad_files_are_set_aside_and_the_rest_go_in(tmp_path, s3_archive, cef_headers):

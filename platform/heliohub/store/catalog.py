@@ -25,10 +25,10 @@ import pandas as pd
 import xarray as xr
 import zarr
 
-from ..errors import StoreDamagedError
+from ..errors import ArchiveError, StoreDamagedError
 from . import legacy, provenance, tables, time_index
 from .layout import TIME_UNITS
-from .location import BRANCH, CATALOG, StoreLocation
+from .location import BRANCH, CATALOG, StoreLocation, forget_repositories
 from .lock import write_transaction
 
 log = logging.getLogger(__name__)
@@ -119,9 +119,13 @@ def row_for(dataset_id: str, ds: xr.Dataset, root: zarr.Group, files: int, store
 
 def dataset_row(location: StoreLocation, dataset_id: str, last_ingest: str | None = None) -> dict[str, Any] | None:
     """Derive one dataset's row from its group in the store (None when the dataset is absent or empty)."""
-    if not location.exists(dataset_id):
-        return None
-    session = location.repository(dataset_id).readonly_session(branch=BRANCH)
+    try:  # the repository as this process opened it (the usual case: it has just been written)
+        session = location.repository(dataset_id).readonly_session(branch=BRANCH)
+    except (icechunk.IcechunkError, ArchiveError):  # absent, or removed since: look before saying so
+        forget_repositories(location, dataset_id)
+        if not location.exists(dataset_id):
+            return None
+        session = location.repository(dataset_id).readonly_session(branch=BRANCH)
     try:
         root = zarr.open_group(session.store, mode="r")
     except (zarr.errors.GroupNotFoundError, FileNotFoundError):

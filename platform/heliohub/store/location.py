@@ -39,8 +39,8 @@ REACHABLE_TIMEOUT = 5.0
 _REACHABLE: set[tuple[str, int]] = set()
 _repositories: dict[tuple[tuple[str, ...], str], icechunk.Repository] = {}
 """Repositories opened in this process, by the store's identity and name: opening one on object storage costs
-requests (its configuration and refs), and every session of it reads the refs afresh, so a kept one is never
-stale."""
+requests (its configuration and refs), and every session of it reads the refs afresh. A repository removed (and
+made again) at the same place is opened again by the writer that finds it gone (``lock.write_transaction``)."""
 _repositories_lock = threading.Lock()
 BRANCH = "main"
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
@@ -149,9 +149,6 @@ class StoreLocation:
         _REACHABLE.add(address)
 
     def exists(self, name: str) -> bool:
-        with _repositories_lock:
-            if (self.identity, name) in _repositories:
-                return True
         try:
             return icechunk.Repository.exists(self._storage(name))
         except icechunk.IcechunkError as error:
@@ -209,7 +206,10 @@ def check_dataset_id(name: str, *, allow_catalog: bool = False) -> str:
                        "(give one with --dataset-id)")
 
 
-def forget_repositories() -> None:
-    """Forget the repositories opened so far (the next use opens them again)."""
+def forget_repositories(location: StoreLocation | None = None, name: str | None = None) -> None:
+    """Forget the repositories opened so far, or the one ``name`` of ``location`` (the next use opens it again)."""
     with _repositories_lock:
-        _repositories.clear()
+        if location is None:
+            _repositories.clear()
+        else:
+            _repositories.pop((location.identity, str(name)), None)

@@ -18,7 +18,7 @@ from typing import TypeVar
 import icechunk
 from filelock import FileLock
 
-from .location import BRANCH, CATALOG, StoreLocation
+from .location import BRANCH, CATALOG, StoreLocation, forget_repositories
 
 log = logging.getLogger(__name__)
 RETRIES = 50
@@ -46,7 +46,12 @@ def write_transaction(location: StoreLocation, name: str, change: Callable[[icec
     repo = location.repository(name, create=create)
     with store_lock(location, name):
         for attempt in range(RETRIES):
-            session = repo.writable_session(BRANCH)
+            try:
+                session = repo.writable_session(BRANCH)
+            except icechunk.IcechunkError:  # removed since it was opened in this process: open it again
+                forget_repositories(location, name)
+                repo = location.repository(name, create=create)
+                session = repo.writable_session(BRANCH)
             result, message = change(session)
             if message is None or not session.has_uncommitted_changes:
                 return result
