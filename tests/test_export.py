@@ -22,7 +22,7 @@ import xarray as xr
 
 import heliohub
 from heliohub.serving.cef_writer import CEFLIB_LIMITS, write_cef
-from heliohub.serving.export import export
+from heliohub.serving.export import _write, export
 
 from .conftest import stored
 from .store_helpers import ROOT
@@ -249,7 +249,8 @@ def test_what_a_cef_cannot_hold_for_ceflib_is_left_out_by_name_or_refused(enviro
     image = mdi["image"].values.reshape(mdi.sizes["time"], -1)[:, :300_000]  # 900,000 bytes at least, 2.6 MB here
     wide = mdi.drop_vars([v for v in mdi.data_vars]).assign(part=(("time", "value"), image))
     with pytest.raises(heliohub.ExportError, match=r"record of .* takes [\d,]+ bytes of text, past the 1,048,575"):
-        write_cef(wide, tmp_path / "wide.cef", "wide.cef")
+        _write("SOHO_MDI_CONTINUUM", wide, "wide.cef", "cef", str(tmp_path / "out"), {})
+    assert list((tmp_path / "out").iterdir()) == []  # nothing half-written left behind
 
 
 def test_an_exported_csv_is_the_store_for_pandas(environment, tmp_path):

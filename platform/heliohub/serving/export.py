@@ -248,7 +248,11 @@ def _write(dataset_id: str, ds: Any, name: str, answer_format: str, out: str, st
         folder = Path(out).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         part = folder / f".{name}.part"
-        WRITERS[answer_format](ds, part, name)
+        try:
+            WRITERS[answer_format](ds, part, name)
+        except BaseException:  # a file the format cannot hold (ExportError) is not left half-written
+            part.unlink(missing_ok=True)
+            raise
         if stopped is not None and stopped():
             part.unlink()
             return None
