@@ -89,16 +89,18 @@ def current(root: zarr.Group, where: str) -> list[FileEntry] | None:
         return None
     columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "spans"), where=where)
     latest = {key: row for row, key in enumerate(columns["key"])}
-    entries = []
-    for row in sorted(latest.values()):
-        try:
-            spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
-        except (ValueError, TypeError, AttributeError) as error:
-            raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
-        entries.append(FileEntry(file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
-                                 checksum=columns["checksum"][row], records=int(columns["records"][row]),
-                                 spans=spans, size=int(columns["size"][row])))
-    return entries
+    return [_entry(columns, row, where) for row in sorted(latest.values())]
+
+
+def _entry(columns: dict[str, np.ndarray], row: int, where: str) -> FileEntry:
+    """Row ``row`` of the table's ``columns`` as a :class:`FileEntry` (its spans decoded)."""
+    try:
+        spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
+    except (ValueError, TypeError, AttributeError) as error:
+        raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
+    return FileEntry(file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
+                     checksum=columns["checksum"][row], records=int(columns["records"][row]), spans=spans,
+                     size=int(columns["size"][row]))
 
 
 def rank(entry: FileEntry) -> tuple[int, tuple[Any, ...]]:
@@ -151,16 +153,7 @@ def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | No
     latest = np.array(sorted({key: row for row, key in enumerate(columns["key"])}.values()), dtype=np.int64)
     if not latest.size:
         return KnownFiles.of([], keys)
-    found = {}
-    for row in (int(r) for r in latest if columns["key"][r] in keys):
-        try:
-            spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
-        except (ValueError, TypeError, AttributeError) as error:
-            raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
-        found[columns["key"][row]] = FileEntry(
-            file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
-            checksum=columns["checksum"][row], records=int(columns["records"][row]), spans=spans,
-            size=int(columns["size"][row]))
+    found = {columns["key"][r]: _entry(columns, int(r), where) for r in latest if columns["key"][r] in keys}
     return KnownFiles(len(latest), frozenset(columns["checksum"][latest].tolist()), found, columns["key"][latest],
                       np.asarray(columns["start"][latest], dtype=np.int64), columns["version"][latest],
                       columns["file"][latest])
