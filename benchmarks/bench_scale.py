@@ -6,7 +6,10 @@ One dataset of daily files of 24 records (the issue's shape) with 365 and with 7
 of 1,000 dataset IDs (the 7,300-day one and 999 of one file each), on a local folder and on the S3 endpoint (moto,
 whose request log gives the bytes each step reads). The values are the real C4 FGM file's, repeated with shifted
 times (``fgm_like.daily_arrays``); files are handed to the store's write path as read datasets, so the history is
-built in minutes rather than by reading 7,300 files.
+built in minutes rather than by reading 7,300 files. The same steps on one dataset of 4 s data over five years
+of daily files (1,826 files of 21,600 records). Each part prefixed ``0.1:`` runs the same steps with the sources of
+heliohub 0.1.0 (the layout of JSON attributes before issue 19; ``git archive`` of its commit) in a process of its
+own, in the same run: ``scale.json`` keeps both and their ratios (``0.1-vs-now:PART``).
 
 The part ``cluster`` times an ingest of daily FGM-like CDF files (1 MB, 21,600 records each) appended to a
 one-day dataset: in one process, and read on a local Dask cluster of 1 and 2 worker processes (one thread each)
@@ -36,31 +39,47 @@ import xarray as xr
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fgm_like
 import heliohub
-from common import DATA, write_results
-from heliohub.store import access, catalog
-from heliohub.store.ingest import _Loaded, ingest_dataset
-from heliohub.store.location import StoreLocation
-from heliohub.store.provenance import FileEntry, spans_of
+from common import DATA, RELEASE_0_1, run_with_release, write_results
 from moto_s3 import requests_seen, s3_bucket
 
+try:  # this release's store
+    from heliohub.store import access, catalog
+    from heliohub.store.ingest import _Loaded, ingest_dataset
+    from heliohub.store.location import StoreLocation
+    from heliohub.store.provenance import FileEntry, spans_of
+except ModuleNotFoundError:  # heliohub 0.1.0's, when a part prefixed "0.1:" runs this script with its sources
+    from heliohub.archive import Archive as StoreLocation
+    from heliohub.ingestion import _Loaded, ingest_dataset
+    from heliohub.merge import FileEntry, spans_of
+
+    from heliohub import access, catalog
+
 BIG = "C1_CP_FGM_DAILY"
+FOUR_S = "C1_CP_FGM_SPIN"
 RECORDS = 24
 HISTORIES = (365, 7300)
+FOUR_S_DAYS = 1826
 OTHERS = 999
 REPEAT = 5
 if os.environ.get("HELIOHUB_BENCH_SMOKE"):  # a quick run of every step, to check the script itself
-    HISTORIES, OTHERS, REPEAT = (5, 20), 3, 2
+    HISTORIES, FOUR_S_DAYS, OTHERS, REPEAT = (5, 20), 6, 3, 2
+BATCH_FILES = {BIG: 1000, FOUR_S: 365}
+"""Files per commit while a history is built, as ingest batches give them (a year of 4 s data is some 380 MB of
+arrays, under the ingest's 512 MiB batches)."""
 
 
 def day_dataset(day: int, dataset_id: str = BIG) -> xr.Dataset:
-    """Day ``day`` (from 2001-01-01): 24 records an hour apart, real FGM values."""
+    """Day ``day`` (from 2001-01-01) of real FGM values: every 4 s record for ``FOUR_S``, else 24 records an hour
+    apart."""
     arrays = fgm_like.daily_arrays(day)
-    step = len(arrays["time"]) // RECORDS
-    data = {name: (("time", *[f"{name}_dim{i}" for i in range(1, v.ndim)]), v[::step][:RECORDS])
+    step = 1 if dataset_id == FOUR_S else len(arrays["time"]) // RECORDS
+    count = len(arrays["time"]) // step
+    data = {name: (("time", *[f"{name}_dim{i}" for i in range(1, v.ndim)]), v[::step][:count])
             for name, v in arrays.items() if name != "time"}
-    ds = xr.Dataset(data, coords={"time": arrays["time"][::step][:RECORDS]})
+    ds = xr.Dataset(data, coords={"time": arrays["time"][::step][:count]})
+    cadence = "4 s" if step == 1 else "hourly"
     ds.attrs.update({"dataset_id": dataset_id, "mission": "Cluster", "observatory": "Cluster-1",
-                     "instrument": "FGM", "title": f"{dataset_id}: magnetic field, hourly (benchmark)"})
+                     "instrument": "FGM", "title": f"{dataset_id}: magnetic field, {cadence} (benchmark)"})
     ds["B_vec_xyz_gse"].attrs["units"] = "nT"
     return ds
 
@@ -68,15 +87,17 @@ def day_dataset(day: int, dataset_id: str = BIG) -> xr.Dataset:
 def item(day: int, dataset_id: str = BIG) -> _Loaded:
     ds = day_dataset(day, dataset_id)
     name = f"{dataset_id}__{str(ds.time.values[0])[:10].replace('-', '')}_V01.cdf"
+    size = {"size": ds.nbytes} if "size" in FileEntry.__dataclass_fields__ else {}  # 0.1 kept no size
     entry = FileEntry(file=name, key=name[:-8], version="01", checksum=f"{dataset_id}-{day:064d}"[-64:],
-                      records=RECORDS, spans=spans_of(ds), size=24_000)
+                      records=ds.sizes["time"], spans=spans_of(ds), **size)
     return _Loaded(name, entry, dataset_id, ds)
 
 
-def build(location: StoreLocation, days: int, others: int = 0) -> None:
-    for start in range(0, days, 1000):  # commits of up to 1,000 files, as ingest batches give them
-        ingest_dataset(location, BIG, [item(d) for d in range(start, min(days, start + 1000))])
-    ids = [BIG]
+def build(location: StoreLocation, days: int, others: int = 0, dataset_id: str = BIG) -> None:
+    step = BATCH_FILES[dataset_id]
+    for start in range(0, days, step):
+        ingest_dataset(location, dataset_id, [item(d, dataset_id) for d in range(start, min(days, start + step))])
+    ids = [dataset_id]
     for other in range(others):
         dataset_id = f"C{other % 4 + 1}_CP_OTHER_{other:04d}"
         ingest_dataset(location, dataset_id, [item(other % 365, dataset_id)])
@@ -84,12 +105,13 @@ def build(location: StoreLocation, days: int, others: int = 0) -> None:
     catalog.refresh(location, ids)
 
 
-def append(location: StoreLocation, day: int) -> float:
+def append(location: StoreLocation, day: int, dataset_id: str = BIG) -> float:
     """A daily ingest's store work: pending mark, the dataset's commit, the catalog's."""
+    new = item(day, dataset_id)
     started = time.perf_counter()
-    catalog.mark_pending(location, [BIG])
-    ingest_dataset(location, BIG, [item(day)])
-    catalog.refresh(location, [BIG])
+    catalog.mark_pending(location, [dataset_id])
+    ingest_dataset(location, dataset_id, [new])
+    catalog.refresh(location, [dataset_id])
     return time.perf_counter() - started
 
 
@@ -124,20 +146,27 @@ def timed(function, repeat: int = REPEAT, cold: bool = False) -> float:
     return statistics.median(values)
 
 
-def bytes_read(url: str, function) -> int:
-    """The sizes of the objects ``function`` GETs, cold (moto logs no response sizes; Icechunk reads whole
-    objects)."""
+def objects_read(url: str, function) -> dict[str, int]:
+    """The objects ``function`` GETs, cold: their sizes (moto logs no response sizes; an upper bound where a GET
+    asked for a range), the store's own metadata (refs, snapshots, manifests) apart from the chunks of values,
+    and the time to GET those chunks again with s3fs, side by side, nothing else: the floor of a warm read."""
     import s3fs
 
     access.clear_caches()
     with requests_seen(url) as lines:
         function()
-    fs = s3fs.S3FileSystem()
-    paths = [m[1] for line in lines if (m := re.search(r'"GET (/[^? ]+)[^"]*" 20\d', line))]
-    return sum(fs.info(path.lstrip("/"))["size"] for path in paths if "." not in path.rsplit("/", 1)[-1] or True)
+    fs = s3fs.S3FileSystem(skip_instance_cache=True)  # a cached one would still point at an earlier part's server
+    paths = [m[1].lstrip("/") for line in lines if (m := re.search(r'"GET (/[^? ]+)[^"]*" 20\d', line))]
+    sizes = {path: fs.info(path)["size"] for path in paths}
+    chunks = [path for path in paths if "/chunks/" in path]
+    out = {"bytes": sum(sizes[p] for p in paths), "metadata_bytes": sum(sizes[p] for p in paths if p not in chunks),
+           "chunk_bytes": sum(sizes[p] for p in chunks), "chunks": len(chunks)}
+    if chunks:
+        out["floor_get_chunks_ms"] = timed(lambda: fs.cat(chunks)) * 1e3
+    return out
 
 
-def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, object]:
+def measure(location: StoreLocation, days: int, url: str | None, dataset_id: str = BIG) -> dict[str, object]:
     hour = (str(np.datetime64("2001-01-01") + np.timedelta64(days // 2, "D")) + "T06:00",)
     hour = (hour[0], hour[0][:-5] + "07:00")
 
@@ -145,18 +174,18 @@ def measure(location: StoreLocation, days: int, url: str | None) -> dict[str, ob
         heliohub.search("fgm", archive=location)
 
     def open_hour() -> None:
-        heliohub.open_dataset(BIG, *hour, archive=location).load()
+        heliohub.open_dataset(dataset_id, *hour, archive=location).load()
 
     out: dict[str, object] = {
         "search_cold_ms": timed(search, cold=True) * 1e3, "search_warm_ms": timed(search) * 1e3,
         "open_hour_cold_ms": timed(open_hour, cold=True) * 1e3, "open_hour_warm_ms": timed(open_hour) * 1e3,
-        "describe_ms": timed(lambda: heliohub.describe(BIG, archive=location)) * 1e3,
-        "append_day_s": statistics.median(append(location, days + i) for i in range(REPEAT)),
+        "describe_ms": timed(lambda: heliohub.describe(dataset_id, archive=location)) * 1e3,
+        "append_day_s": statistics.median(append(location, days + i, dataset_id) for i in range(REPEAT)),
         "floor_three_commits_s": commit_floor(location),
     }
     if url is not None:
-        out["search_bytes"] = bytes_read(url, search)
-        out["open_hour_bytes"] = bytes_read(url, open_hour)
+        out["search_bytes"] = objects_read(url, search)["bytes"]
+        out.update({f"open_hour_{key}": value for key, value in objects_read(url, open_hour).items()})
     return {k: round(v, 1) if isinstance(v, float) and k.endswith("ms") else round(v, 3) if isinstance(v, float)
             else v for k, v in out.items()}
 
@@ -223,10 +252,17 @@ def cluster_ingests(scratch: Path) -> dict[str, object]:
     return out
 
 
-PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + ["datasets-1000", "cluster"]
+STORE_PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + [
+    f"{kind}-4s-{FOUR_S_DAYS}" for kind in ("folder", "s3")] + ["datasets-1000"]
+PARTS = STORE_PARTS + ["cluster"] + [f"0.1:{part}" for part in STORE_PARTS]
+"""Every part; ``0.1:PART`` runs PART with heliohub 0.1.0's sources (``common.RELEASE_0_1``) in a process of its
+own: the layout of before issue 19, in the same run."""
 
 
 def run_part(part: str, scratch: Path) -> dict[str, object]:
+    if part.startswith("0.1:"):
+        output = run_with_release([__file__, "--print", part[4:]])
+        return {**json.loads(output.splitlines()[-1]), "code": f"heliohub 0.1.0 ({RELEASE_0_1})"}
     shutil.rmtree(scratch, ignore_errors=True)
     try:
         if part == "cluster":
@@ -236,34 +272,48 @@ def run_part(part: str, scratch: Path) -> dict[str, object]:
             started = time.perf_counter()
             build(location, HISTORIES[-1], OTHERS)
             return {"build_s": round(time.perf_counter() - started, 1), **measure(location, HISTORIES[-1], None)}
-        kind, days = part.split("-")
+        kind, *four_s, days = part.split("-")
+        dataset_id = FOUR_S if four_s else BIG
         if kind == "folder":
             location = StoreLocation.resolve(scratch / f"store-{days}")
-            build(location, int(days))
-            return measure(location, int(days), None)
+            build(location, int(days), dataset_id=dataset_id)
+            return measure(location, int(days), None, dataset_id)
         with s3_bucket(f"scale-{days}") as url:
             location = StoreLocation.resolve(f"{url}/store")
-            build(location, int(days))
-            return measure(location, int(days), url)
+            build(location, int(days), dataset_id=dataset_id)
+            return measure(location, int(days), url, dataset_id)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
 def main(parts: list[str]) -> None:
-    """Run ``parts`` (all when none is named: ``folder-365 folder-7300 s3-365 s3-7300 datasets-1000``), adding each
-    result to scale.json as it comes (a part run again replaces its earlier result)."""
+    """Run ``parts`` (all when none is named: see ``PARTS``), adding each result to scale.json as it comes (a part
+    run again replaces its earlier result)."""
+    if parts[:1] == ["--print"]:  # one part, its result printed (how a "0.1:" part is run)
+        print(json.dumps(run_part(parts[1], DATA / "scale-0.1")))
+        return
     path = Path(__file__).resolve().parent / "results" / "scale.json"
     results: dict[str, object] = json.loads(path.read_text()) if path.exists() and parts else {}
     results["records_per_file"] = RECORDS
     for part in parts or PARTS:
         results[part] = {**run_part(part, DATA / "scale"), "measured_at": str(pd.Timestamp.now("UTC"))}
         print(part, results[part], flush=True)
-        for kind in ("folder", "s3"):
-            small, large = results.get(f"{kind}-{HISTORIES[0]}"), results.get(f"{kind}-{HISTORIES[-1]}")
-            if isinstance(small, dict) and isinstance(large, dict):
-                results[f"{kind}-growth"] = {key: round(large[key] / small[key], 2) for key in small
-                                             if isinstance(small[key], int | float) and small[key]}
-        write_results("scale", {k: v for k, v in results.items() if k not in ("benchmark", "date", "machine")})
+        for prefix in ("", "0.1:"):
+            for kind in ("folder", "s3"):
+                small, large = (results.get(f"{prefix}{kind}-{days}") for days in (HISTORIES[0], HISTORIES[-1]))
+                if isinstance(small, dict) and isinstance(large, dict):
+                    results[f"{prefix}{kind}-growth"] = {
+                        key: round(large[key] / small[key], 2) for key in small
+                        if isinstance(small[key], int | float) and small[key]
+                        and isinstance(large.get(key), int | float)}
+        for name in STORE_PARTS:
+            now, then = results.get(name), results.get(f"0.1:{name}")
+            if isinstance(now, dict) and isinstance(then, dict):
+                results[f"0.1-vs-now:{name}"] = {key: round(then[key] / now[key], 2) for key in now
+                                                 if isinstance(now[key], int | float) and now[key]
+                                                 and isinstance(then.get(key), int | float)}
+        if not os.environ.get("HELIOHUB_BENCH_SMOKE"):  # a smoke run checks the script: its figures are not kept
+            write_results("scale", {k: v for k, v in results.items() if k not in ("benchmark", "date", "machine")})
 
 
 if __name__ == "__main__":

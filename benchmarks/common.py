@@ -47,3 +47,42 @@ def write_results(name: str, results: dict[str, object]) -> Path:
     path.write_text(json.dumps(payload, indent=2) + "\n")
     print(json.dumps(payload, indent=2))
     return path
+
+
+RELEASE_0_1 = "cb43aa1"
+"""heliohub 0.1.0: the store's layout before issue 19 (JSON attributes for provenance, time index and catalog;
+``tests/fixtures/store-0.1.0`` was written by it), measured beside this one in the same run."""
+
+
+def release_sources(commit: str = RELEASE_0_1) -> Path:
+    """The package of ``commit`` (``git archive`` of this repository's history) under the data folder; put its
+    ``platform`` folder first on ``PYTHONPATH`` to run it with this environment's libraries."""
+    import subprocess
+    import tarfile
+    import tempfile
+
+    target = DATA / f"heliohub-{commit}"
+    if not (target / "platform" / "heliohub" / "__init__.py").exists():
+        DATA.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=DATA) as scratch:
+            archive = Path(scratch) / "sources.tar"
+            subprocess.run(["git", "-C", str(ROOT.parent), "archive", "-o", str(archive), commit, "platform"],
+                           check=True)
+            with tarfile.open(archive) as tar:
+                tar.extractall(Path(scratch) / "out", filter="data")
+            os.replace(Path(scratch) / "out", target)
+    return target / "platform"
+
+
+def run_with_release(arguments: list[str], commit: str = RELEASE_0_1) -> str:
+    """Run ``python ARGUMENTS`` with the package of ``commit`` in place of this one; its standard output."""
+    import subprocess
+    import sys
+
+    environment = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(release_sources(commit)), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    result = subprocess.run([sys.executable, *arguments], env=environment, capture_output=True, text=True,
+                            cwd=DATA)
+    if result.returncode:
+        raise RuntimeError(f"{arguments} with heliohub {commit} failed:\n{result.stderr[-3000:]}")
+    return result.stdout

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -77,4 +78,5 @@ def requests_seen(bucket_url: str) -> Iterator[list[str]]:
     time.sleep(0.2)  # the server logs each request once it has answered it
     with log.open("rb") as handle:
         handle.seek(start)
-        lines.extend(line for line in handle.read().decode(errors="replace").splitlines() if '"' in line)
+        text = re.sub(r"\x1b\[[0-9;]*m", "", handle.read().decode(errors="replace"))  # colours of 206, 404 lines
+        lines.extend(line for line in text.splitlines() if '"' in line)

@@ -26,8 +26,10 @@ from .layout import META, record_dims, time_bounds
 
 log = logging.getLogger(__name__)
 FILES = f"{META}/files"
-LAYOUT = {"text": ["file", "key", "version", "checksum", "spans", "status"],
+LAYOUT = {"text": ["file", "key", "version", "checksum"], "text_details": ["spans", "status"],
           "numbers": ["size", "records", "start", "end", "ingested"]}
+"""Who the files are (what an ingest reads of every row) apart from their details (read for the rows it needs).
+Tables written before this split hold all text in one array; they are read as their ``columns`` attribute says."""
 COLUMNS = ("file", "key", "version", "checksum", "size", "records", "start", "end", "spans", "ingested", "status")
 _NAT = np.iinfo(np.int64).min
 
@@ -92,10 +94,12 @@ def current(root: zarr.Group, where: str) -> list[FileEntry] | None:
     return [_entry(columns, row, where) for row in sorted(latest.values())]
 
 
-def _entry(columns: dict[str, np.ndarray], row: int, where: str) -> FileEntry:
-    """Row ``row`` of the table's ``columns`` as a :class:`FileEntry` (its spans decoded)."""
+def _entry(columns: dict[str, np.ndarray], row: int, where: str, spans_text: str | None = None) -> FileEntry:
+    """Row ``row`` of the table's ``columns`` as a :class:`FileEntry` (its spans decoded: ``spans_text``, or the
+    row's in ``columns``)."""
     try:
-        spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(columns["spans"][row]).items()}
+        text = columns["spans"][row] if spans_text is None else spans_text
+        spans = {dim: (str(a), str(b)) for dim, (a, b) in json.loads(text).items()}
     except (ValueError, TypeError, AttributeError) as error:
         raise StoreDamagedError(f"{where}: row {row} of its spans is not a span per axis ({error})") from None
     return FileEntry(file=columns["file"][row], key=columns["key"][row], version=columns["version"][row],
@@ -148,12 +152,14 @@ def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | No
     table = _table(root)
     if table is None:
         return None
-    columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "start", "spans"),
-                          where=where)
+    columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "start"), where=where)
     latest = np.array(sorted({key: row for row, key in enumerate(columns["key"])}.values()), dtype=np.int64)
     if not latest.size:
         return KnownFiles.of([], keys)
-    found = {columns["key"][r]: _entry(columns, int(r), where) for r in latest if columns["key"][r] in keys}
+    found = {}
+    for row in (int(r) for r in latest if columns["key"][r] in keys):  # a few rows at most: their spans alone
+        [spans] = tables.read(table, ("spans",), rows=slice(row, row + 1), where=where)["spans"]
+        found[columns["key"][row]] = _entry(columns, row, where, spans)
     return KnownFiles(len(latest), frozenset(columns["checksum"][latest].tolist()), found, columns["key"][latest],
                       np.asarray(columns["start"][latest], dtype=np.int64), columns["version"][latest],
                       columns["file"][latest])
