@@ -156,10 +156,11 @@ def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | No
     latest = np.array(sorted({key: row for row, key in enumerate(columns["key"])}.values()), dtype=np.int64)
     if not latest.size:
         return KnownFiles.of([], keys)
+    rows = [int(r) for r in latest if columns["key"][r] in keys]
     found = {}
-    for row in (int(r) for r in latest if columns["key"][r] in keys):  # a few rows at most: their spans alone
-        [spans] = tables.read(table, ("spans",), rows=slice(row, row + 1), where=where)["spans"]
-        found[columns["key"][row]] = _entry(columns, row, where, spans)
+    if rows:  # the spans of those rows alone: the chunks from the first to the last of them
+        spans = tables.read(table, ("spans",), rows=slice(rows[0], rows[-1] + 1), where=where)["spans"]
+        found = {columns["key"][row]: _entry(columns, row, where, spans[row - rows[0]]) for row in rows}
     return KnownFiles(len(latest), frozenset(columns["checksum"][latest].tolist()), found, columns["key"][latest],
                       np.asarray(columns["start"][latest], dtype=np.int64), columns["version"][latest],
                       columns["file"][latest])
