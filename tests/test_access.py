@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import socket
 import subprocess
 import sys
@@ -15,8 +16,8 @@ import xarray as xr
 
 import heliohub
 from heliohub.errors import ArchiveError, DatasetNotFoundError, TimeRangeError
-from heliohub.store import layout
-from heliohub.store.access import clear_caches
+from heliohub.store import access, layout
+from heliohub.store.access import clear_caches, timestamp
 
 from .conftest import CEF_HEADERS, real_file
 from .store_helpers import chunk_gets, requests_seen
@@ -122,6 +123,40 @@ def test_a_range_read_from_the_time_index_is_what_xarray_selects_on_the_whole_ax
     clear_caches()
     with pytest.raises(TimeRangeError, match=r"covers 2001-06-11T20:00:03\.912"):
         heliohub.open_dataset(FGM_ID, "2002-01-01", "2002-02-01")
+
+
+def test_a_range_is_found_by_binary_search_as_pandas_finds_it():
+    """open_dataset finds a range's records itself (pandas hashes a whole index under a million values to slice
+    it): the same records as pandas' slice_indexer, for text of every resolution (partial-string semantics),
+    datetimes and numpy times; None (then xarray selects) where the axis is unsorted or holds NaT, or the text
+    names a time zone."""
+    rng = np.random.default_rng(7)
+    times = np.datetime64("2001-07-08", "ns") + np.cumsum(rng.integers(0, 3 * 10**9, 20_000)).astype("m8[ns]")
+    index = pd.DatetimeIndex(times)  # steps of 0 to 3 s: repeated times too
+    ranges = [("2001-07-08T01:00", "2001-07-08T02:00"), ("2001-07-08", "2001-07-08"), ("2001-07-08T03", None),
+              ("2001-07-08T03:00:05", "2001-07-08T03:00:05"), ("2001-07-08T03:00:05.5", "2001-07-08T03:00:06.25"),
+              (None, "2001-07-08 05"), ("2001-07", "2001-07"), ("2001", "2002"), ("1999", "2000"),
+              ("20010708T0100", "20010708T0200"), (str(times[500]), str(times[900])),
+              (datetime(2001, 7, 8, 1), datetime(2001, 7, 8, 2)), (np.datetime64("2001-07-08T01"), times[4000]),
+              ("2001-07-08T01:00", np.datetime64("2001-07-08T02:00")), ("2001-07-09", "2001-07-10")]
+    for start, end in ranges:
+        rows = access._sorted_rows(times, start, timestamp(start, "start"), end, timestamp(end, "end"))
+        expected = index.slice_indexer(start, end)
+        first = expected.start or 0
+        assert rows == slice(first, max(first, len(times) if expected.stop is None else expected.stop)), (start, end)
+    for axis, start in ((times[::-1], "2001-07-08T01:00"), (np.concatenate([[np.datetime64("NaT", "ns")], times]),
+                                                           "2001-07-08T01:00"), (times, "2001-07-08T01:00Z")):
+        assert access._sorted_rows(axis, start, timestamp(start, "start"), None, None) is None
+
+
+def test_a_dataset_removed_after_it_was_opened_is_not_found(tmp_path):
+    """Repositories once opened are not looked for again at each open; one removed since is found gone."""
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    assert heliohub.ingest([good], tmp_path / "store", progress=False).ok
+    assert heliohub.open_dataset("C1_CP_FGM_SPIN", archive=tmp_path / "store").sizes["time"] > 0
+    shutil.rmtree(tmp_path / "store" / "C1_CP_FGM_SPIN")
+    with pytest.raises(DatasetNotFoundError, match="C1_CP_FGM_SPIN"):
+        heliohub.open_dataset("C1_CP_FGM_SPIN", archive=tmp_path / "store")
 
 
 def test_a_time_index_that_does_not_fit_its_axis_is_not_used(tmp_path, monkeypatch, fgm_file):

@@ -32,10 +32,11 @@ from ..errors import (
 from . import catalog, legacy, provenance, time_index
 from .caveats import caveats
 from .layout import TIME_UNITS, VARIABLE_ORDER, record_dims, time_bounds
-from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id, forget_repositories
+from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id, forget_repositories, opened_repository
 from .versions import pinned_session
 
 TimeLike = str | datetime | date | np.datetime64 | pd.Timestamp | None
+_NAT = np.iinfo(np.int64).min
 
 TIME_AXES_CACHE_BYTES = 512 << 20
 """The most decoded time axes kept between opens (the least recently used go first)."""
@@ -82,13 +83,30 @@ def _keep_axis(key: tuple[Any, ...], values: np.ndarray) -> None:
 
 
 def _repository(store: StoreLocation, name: str) -> icechunk.Repository | None:
-    """The repository (opened once per process and reused), or None when the store has no such repository."""
+    """The repository (opened once per process and reused: once opened, the store is not asked again whether it
+    exists, which cost a request of every warm open and search; see :func:`_removed_since`), or None when the
+    store has no such repository."""
+    kept = opened_repository(store, name)
+    if kept is not None:
+        return kept
     try:
         if not store.exists(name):
             return None
         return store.repository(name)
     except (icechunk.IcechunkError, OSError) as error:  # the endpoint unreachable, or refusing
         raise store.error(f"cannot read {name!r}", error) from None
+
+
+def _removed_since(store: StoreLocation, name: str, error: icechunk.IcechunkError) -> None:
+    """After ``error`` from a repository this process opened: returns when the store no longer has it (removed
+    since it was opened; it is forgotten), else raises the store's error."""
+    forget_repositories(store, name)
+    try:
+        if not store.exists(name):
+            return
+    except (icechunk.IcechunkError, OSError):
+        pass
+    raise store.error(f"cannot read {name!r}", error) from None
 
 
 def _session(store: StoreLocation, name: str) -> icechunk.Session | None:
@@ -98,7 +116,8 @@ def _session(store: StoreLocation, name: str) -> icechunk.Session | None:
     try:
         return repo.readonly_session(branch=BRANCH)
     except icechunk.IcechunkError as error:
-        raise store.error(f"cannot read {name!r}", error) from None
+        _removed_since(store, name, error)
+        return None
 
 
 def cached_catalog(store: StoreLocation) -> pd.DataFrame:
@@ -110,7 +129,8 @@ def cached_catalog(store: StoreLocation) -> pd.DataFrame:
     try:
         snapshot = repo.lookup_branch(BRANCH)
     except icechunk.IcechunkError as error:
-        raise store.error("cannot read the catalog", error) from None
+        _removed_since(store, CATALOG, error)
+        return _frame(catalog.read_frame(store, None))
     cached = _catalogs.get(store.identity)
     if cached is not None and cached[0] == snapshot:
         return cached[1]
@@ -385,7 +405,43 @@ def _select(ds: xr.Dataset, dataset_id: str, start_given: TimeLike, end_given: T
     if (start is not None and start > last) or (end is not None and end < first):
         raise TimeRangeError(f"{dataset_id} covers {first} to {last}; the range asked for "
                              f"({start or '...'} to {end or '...'}) lies outside it")
-    return ds.sel({axes[0]: slice(*_given(start_given, start, end_given, end))})
+    rows = _sorted_rows(ds[axes[0]].values, start_given, start, end_given, end)
+    if rows is None:  # not sorted, or a bound pandas reads another way: xarray selects
+        return ds.sel({axes[0]: slice(*_given(start_given, start, end_given, end))})
+    return ds.isel({axes[0]: rows})
+
+
+def _sorted_rows(times: np.ndarray, start_given: TimeLike, start: np.datetime64 | None, end_given: TimeLike,
+                end: np.datetime64 | None) -> slice | None:
+    """The records of ``times`` from ``start`` to ``end`` as xarray's ``sel`` selects them (text with pandas'
+    partial-string semantics: the end takes the whole period its text names), found by binary search; None when
+    the axis is not sorted, holds NaT, or a bound is text with a time zone (xarray then selects).
+
+    xarray's ``sel`` hands the slice to pandas, which builds a hash table of the whole index first when it holds
+    fewer than a million values (more, and it searches a sorted index): one time chunk of 4 s data (524,288
+    records) is just under that, and the table was most of a warm hour's open.
+    """
+    if times.dtype != np.dtype("datetime64[ns]"):
+        return None
+    stamps = times.view("int64")
+    if stamps.size and (stamps[0] == _NAT or not (stamps[1:] >= stamps[:-1]).all()):
+        return None
+    bounds = []
+    for given, stamp, side in ((start_given, start, "start"), (end_given, end, "end")):
+        if isinstance(given, str):
+            with warnings.catch_warnings():
+                warnings.simplefilter("error")  # pandas warns where it drops a time zone
+                try:
+                    if pd.Timestamp(given).tzinfo is not None:
+                        return None
+                    period = pd.Period(given)
+                except (ValueError, TypeError, Warning):
+                    return None
+            stamp = (period.start_time if side == "start" else period.end_time).as_unit("ns").asm8
+        bounds.append(None if stamp is None else np.datetime64(stamp, "ns").view("int64"))
+    first = 0 if bounds[0] is None else int(np.searchsorted(stamps, bounds[0], "left"))
+    last = len(stamps) if bounds[1] is None else int(np.searchsorted(stamps, bounds[1], "right"))
+    return slice(first, max(first, last))
 
 
 def search(text: str | None = None, *, mission: str | None = None, spacecraft: str | None = None,

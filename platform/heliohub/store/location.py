@@ -206,6 +206,13 @@ def check_dataset_id(name: str, *, allow_catalog: bool = False) -> str:
                        "(give one with --dataset-id)")
 
 
+def opened_repository(location: StoreLocation, name: str) -> icechunk.Repository | None:
+    """The repository ``name`` of ``location`` as this process opened it, or None when it has not (nothing is
+    asked of the store)."""
+    with _repositories_lock:
+        return _repositories.get((location.identity, str(name)))
+
+
 def forget_repositories(location: StoreLocation | None = None, name: str | None = None) -> None:
     """Forget the repositories opened so far, or the one ``name`` of ``location`` (the next use opens it again)."""
     with _repositories_lock:
