@@ -252,9 +252,64 @@ def cluster_ingests(scratch: Path) -> dict[str, object]:
     return out
 
 
+HOURLY_FILES = (8760, 175_200)  # hourly files over one year and over twenty
+if os.environ.get("HELIOHUB_BENCH_SMOKE"):
+    HOURLY_FILES = (48, 480)
+
+
+def hourly_entries(first: int, stop: int) -> list[tuple[FileEntry, str]]:
+    """Provenance rows of hourly files ``first`` to ``stop`` (from 2001-01-01T00), as an ingest adds them."""
+    rows = []
+    for index in range(first, stop):
+        hour = np.datetime64("2001-01-01T00", "h") + np.timedelta64(index, "h")
+        name = f"C1_CP_FGM_HOURLY__{str(hour).replace('-', '').replace('T', '_')}0000_V01.cdf"
+        rows.append((FileEntry(file=name, key=name[:-8], version="01", checksum=f"{index:064x}", records=900,
+                               spans={"time": (str(hour), str(hour + np.timedelta64(1, "h")))}, size=40_000),
+                     "ingested"))
+    return rows
+
+
+def provenance_lookups(scratch: Path) -> dict[str, object]:
+    """What an ingest reads to learn which files a dataset of hourly files holds (``provenance.known_files``, for
+    a day of 24 new files) with a year and twenty years of files behind it, on a folder and on S3: the provenance
+    table alone is written (in commits of 20,000 rows), no records."""
+    import zarr
+
+    from heliohub.store import provenance
+
+    def measure(location: StoreLocation, files: int) -> float:
+        repo = location.repository(f"C1_CP_FGM_HOURLY_{files}", create=True)
+        for first in range(0, files, 20_000):
+            session = repo.writable_session("main")
+            stop = min(files, first + 20_000)
+            provenance.append(zarr.open_group(session.store, mode="a"), hourly_entries(first, stop),
+                              pd.Timestamp.now("UTC"), stop)
+            session.commit("provenance rows")
+        keys = {entry.key for entry, _ in hourly_entries(files, files + 24)}
+
+        def lookup() -> None:
+            root = zarr.open_group(repo.readonly_session("main").store, mode="r")
+            provenance.known_files(root, "the benchmark's table", keys)
+
+        return timed(lookup)
+
+    out: dict[str, object] = {}
+    location = StoreLocation.resolve(scratch / "store-hourly")
+    for files in HOURLY_FILES:
+        out[f"folder_{files}_files_s"] = round(measure(location, files), 3)
+    with s3_bucket("provenance-hourly") as url:
+        location = StoreLocation.resolve(f"{url}/store")
+        for files in HOURLY_FILES:
+            out[f"s3_{files}_files_s"] = round(measure(location, files), 3)
+    small, large = HOURLY_FILES
+    for kind in ("folder", "s3"):
+        out[f"{kind}_growth"] = round(out[f"{kind}_{large}_files_s"] / out[f"{kind}_{small}_files_s"], 1)
+    return out
+
+
 STORE_PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + [
     f"{kind}-4s-{FOUR_S_DAYS}" for kind in ("folder", "s3")] + ["datasets-1000"]
-PARTS = STORE_PARTS + ["cluster"] + [f"0.1:{part}" for part in STORE_PARTS]
+PARTS = STORE_PARTS + ["cluster", "provenance"] + [f"0.1:{part}" for part in STORE_PARTS]
 """Every part; ``0.1:PART`` runs PART with heliohub 0.1.0's sources (``common.RELEASE_0_1``) in a process of its
 own: the layout of before issue 19, in the same run."""
 
@@ -267,6 +322,8 @@ def run_part(part: str, scratch: Path) -> dict[str, object]:
     try:
         if part == "cluster":
             return cluster_ingests(scratch)
+        if part == "provenance":
+            return provenance_lookups(scratch)
         if part == "datasets-1000":
             location = StoreLocation.resolve(scratch / "store-1000-datasets")
             started = time.perf_counter()

@@ -298,11 +298,75 @@ def test_a_newer_version_replaces_the_older_records(archive, tmp_path, cef_heade
     current = provenance.current(root, "C4")
     asked = {new.name.split("_V")[0], "no such delivery"}
     known = provenance.known_files(root, "C4", asked)
-    assert known.count == len(current) == 3 and known.checksums == {e.checksum for e in current}
+    assert known.count == len(current) == 3
     assert known.by_key == {e.key: e for e in current if e.key in asked} and len(known.by_key) == 1
     ranks = sorted(provenance.rank(e) for e in current)
     assert known.newest(set()) == ranks[-1]
     assert known.newest({e.key for e in current if provenance.rank(e) == ranks[-1]}) == ranks[-2]
+
+
+def _delivery(day: int, version: int, shift_hours: int = 0) -> provenance.FileEntry:
+    """A provenance entry of a daily file (its start moved by ``shift_hours``), as an ingest makes it: made up, as
+    only the table's bookkeeping is under test here."""
+    start = np.datetime64("2001-01-01T00", "h") + np.timedelta64(24 * day + shift_hours, "h")
+    key = f"C1_CP_FGM_DAILY__{day:05d}"
+    return provenance.FileEntry(file=f"{key}_V{version:02d}.cdf", key=key, version=f"{version:02d}",
+                                checksum=f"{day:032x}{version:032x}", records=24,
+                                spans={"time": (str(start), str(start + np.timedelta64(23, "h")))}, size=1000)
+
+
+@pytest.mark.slow
+def test_what_an_ingest_reads_of_the_provenance_agrees_with_every_row():
+    """known_files, through the key index and the newest files kept in the table's attributes, gives what reading
+    every row gives, after each of many appends: new deliveries, new versions (some newer in time, some older, so
+    that the newest kept files leave), many at once (the index rebuilt larger), for random sets of deliveries."""
+    rng = random.Random(19)
+    root = zarr.open_group(zarr.storage.MemoryStore(), mode="w")
+    versions: dict[int, int] = {}
+    newest_days: list[int] = []
+    for step in range(60):
+        if step % 4 == 3:  # the newest deliveries again, now starting two months earlier: they leave the newest
+            days, shift = newest_days[:rng.choice([3, 10, 20])], -24 * 60
+        elif step % 3:
+            days, shift = rng.sample(range(max(1, 40 * step)), min(20, max(1, 40 * step))), 0
+        else:
+            days, shift = list(range(40 * step, 40 * step + (900 if step == 30 else 40))), 0
+        entries = []
+        for day in days:
+            versions[day] = versions.get(day, 0) + 1
+            status = "replaced" if versions[day] > 1 else "ingested"
+            entries.append((_delivery(day, versions[day], shift or rng.choice([-30, 0, 0, 30])), status))
+        provenance.append(root, entries, None, len(versions))
+        table = provenance._table(root)
+        ranked = provenance._known_by_reading(table, "the test's table", set()).ranked
+        newest_days = [int(key.rsplit("__", 1)[1]) for _, (key, _, _) in ranked[:24]]
+        asked = {"C1_CP_FGM_DAILY__99999"} | {f"C1_CP_FGM_DAILY__{d:05d}" for d in
+                                              rng.sample(sorted(versions), min(30, len(versions)))}
+        asked |= {key for _, (key, _, _) in ranked[:rng.choice([0, 5, 16, 24])]}
+        fast = provenance.known_files(root, "the test's table", asked)
+        whole = provenance._known_by_reading(table, "the test's table", asked)
+        assert fast.count == whole.count == len(versions)
+        assert fast.by_key == whole.by_key
+        for leaving_out in (set(), set(list(asked)[:5]), asked, {r[1][0] for r in ranked[:16]} & asked):
+            assert fast.newest(leaving_out) == whole.newest(leaving_out), (step, leaving_out)
+    index = root[provenance.INDEX]
+    assert index.shape[0] > 1024 and int(index.attrs["rows"]) == len(provenance.current(root, "t") or []) + sum(
+        v - 1 for v in versions.values())  # rebuilt larger once the 900 came
+
+
+def test_a_renamed_copy_is_a_delivery_of_its_own_whose_records_are_kept_once(tmp_path):
+    """"Unchanged" means a delivery stored with the same content; the same bytes under another delivery's name go
+    in as that delivery (a row of their own), and their records, repeats, are kept once."""
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
+    shutil.copyfile(good, copy)
+    store = tmp_path / "store"
+    assert [f.status for f in ingest([good], store, progress=False).files] == ["ingested"]
+    assert [f.status for f in ingest([good], store, progress=False).files] == ["unchanged"]
+    assert [f.status for f in ingest([copy], store, progress=False).files] == ["ingested"]
+    stored = heliohub.open_dataset("C1_CP_FGM_SPIN", archive=store)
+    assert stored.sizes["time"] == heliohub.read_file(good).sizes["time"]
+    assert len(heliohub.file_table("C1_CP_FGM_SPIN", archive=store)) == 2
 
 
 def test_a_store_removed_and_made_again_in_one_process_takes_ingests(tmp_path):

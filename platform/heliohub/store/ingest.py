@@ -63,7 +63,8 @@ class FileResult:
     path: str
     status: str
     """``ingested``; ``replaced`` (it replaced an older version of its delivery in the store); ``unchanged``
-    (already stored); ``superseded`` (a newer version of it came in the same ingest); or ``refused``."""
+    (its delivery is stored with the same content); ``superseded`` (a newer version of it came in the same
+    ingest); or ``refused``."""
     dataset_id: str | None = None
     reason: str | None = None
 
@@ -434,7 +435,6 @@ def _merge(session: icechunk.Session, dataset_id: str,
            items: list[_Loaded]) -> tuple[list[FileResult], list[tuple[pd.Timestamp, pd.Timestamp]]]:
     """The results per file, and the time spans whose records changed (new files', and replaced versions')."""
     stored, known = _open_stored(session, dataset_id, {i.entry.key for i in items})
-    by_checksum = set(known.checksums)
     by_key = dict(known.by_key)
     count = known.count
     results: list[FileResult] = []
@@ -443,10 +443,10 @@ def _merge(session: icechunk.Session, dataset_id: str,
     reference = stored
     for item in items:
         entry = item.entry
-        if entry.checksum in by_checksum:
+        previous = by_key.get(entry.key)
+        if previous is not None and previous.checksum == entry.checksum:  # this delivery as it is stored
             results.append(FileResult(item.path, "unchanged", dataset_id))
             continue
-        previous = by_key.get(entry.key)
         if previous is not None and not newer(entry, previous):
             results.append(FileResult(item.path, "refused", dataset_id,
                                       f"{dataset_id} already holds version {previous.version or '(none)'} of this "
@@ -474,7 +474,6 @@ def _merge(session: icechunk.Session, dataset_id: str,
                 results = [FileResult(r.path, "superseded", dataset_id, f"a newer version ({entry.file}) came "
                                       "in the same ingest") if r.path == in_batch.path else r for r in results]
         by_key[entry.key] = entry
-        by_checksum.add(entry.checksum)
         accepted.append(item)
         results.append(FileResult(item.path, status, dataset_id))
     if not accepted:

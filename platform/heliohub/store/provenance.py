@@ -22,6 +22,7 @@ import zarr
 
 from ..errors import StoreDamagedError
 from . import tables
+from .key_index import KeyIndex, build, key_hash
 from .layout import META, record_dims, time_bounds
 
 log = logging.getLogger(__name__)
@@ -31,6 +32,14 @@ LAYOUT = {"text": ["file", "key", "version", "checksum"], "text_details": ["span
 """Who the files are (what an ingest reads of every row) apart from their details (read for the rows it needs).
 Tables written before this split hold all text in one array; they are read as their ``columns`` attribute says."""
 COLUMNS = ("file", "key", "version", "checksum", "size", "records", "start", "end", "spans", "ingested", "status")
+INDEX = f"{META}/files_by_key"
+"""The index of the table's delivery keys (:mod:`.key_index`): where an ingest finds the rows of the deliveries it
+brings."""
+NEWEST = "newest"
+"""The table's attribute listing its newest current files ([first time, key, version, file], newest first, at most
+:data:`NEWEST_KEPT`): an ingest takes the dataset's attributes from the newest file, and needs to know which that
+is without reading every row."""
+NEWEST_KEPT = 16
 _NAT = np.iinfo(np.int64).min
 
 
@@ -112,58 +121,103 @@ def rank(entry: FileEntry) -> tuple[int, tuple[Any, ...]]:
     return (_stamp(entry.spans.get("time", (None, None))[0]), entry.order)
 
 
+Rank = tuple[int, tuple[Any, ...]]
+
+
+def _ranked(start: int, key: str, version: str, file: str) -> Rank:
+    return (int(start), (key, _version_number(version), file))
+
+
 @dataclass(frozen=True)
 class KnownFiles:
-    """What an ingest needs to know of a dataset's current files, found without decoding every row (an append's
-    cost must not grow with the dataset's history): their count and checksums, the current entries of the
-    deliveries it brings, and each current file's rank."""
+    """What an ingest needs to know of a dataset's current files for the deliveries it brings, found without
+    reading every row (an append's cost must not grow with the dataset's history): how many there are, the current
+    entry of each delivery brought that the dataset holds, and the newest current files."""
 
     count: int
-    checksums: frozenset[str]
     by_key: dict[str, FileEntry]
     """The current entry of each delivery key asked for that the dataset holds."""
-    keys: np.ndarray
-    starts: np.ndarray
-    versions: np.ndarray
-    files: np.ndarray
+    ranked: list[Rank]
+    """Ranks of current files, newest first: all of them (``complete``), or the newest, among which at least one
+    has a key other than those asked for when the dataset holds such a file."""
+    complete: bool
 
     @classmethod
     def of(cls, entries: list[FileEntry], keys: set[str]) -> KnownFiles:
         """From a list of current entries (a store of 0.1, moved to the present layout)."""
-        return cls(len(entries), frozenset(e.checksum for e in entries), {e.key: e for e in entries if e.key in keys},
-                   np.array([e.key for e in entries], dtype=object),
-                   np.array([rank(e)[0] for e in entries], dtype=np.int64),
-                   np.array([e.version for e in entries], dtype=object),
-                   np.array([e.file for e in entries], dtype=object))
+        return cls(len(entries), {e.key: e for e in entries if e.key in keys},
+                   sorted((rank(e) for e in entries), reverse=True), True)
 
-    def newest(self, leaving_out: set[str]) -> tuple[int, tuple[Any, ...]] | None:
-        """The rank of the newest current file whose key is not in ``leaving_out`` (None: there is none)."""
-        kept = ~np.isin(self.keys, list(leaving_out)) if leaving_out else np.ones(len(self.keys), bool)
-        if not kept.any():
-            return None
-        start = int(self.starts[kept].max())
-        rows = np.flatnonzero(kept & (self.starts == start))
-        return max((start, (self.keys[r], _version_number(self.versions[r]), self.files[r])) for r in rows)
+    def newest(self, leaving_out: set[str]) -> Rank | None:
+        """The rank of the newest current file whose key is not in ``leaving_out`` (a subset of the keys asked
+        for; None: there is none)."""
+        return next((r for r in self.ranked if r[1][0] not in leaving_out), None)
 
 
 def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | None:
     """The dataset's :class:`KnownFiles` for an ingest bringing deliveries ``keys``; None when the group has no
-    provenance table. Only the rows of those keys have their spans decoded."""
+    provenance table. The rows of those keys are found through the table's key index (:mod:`.key_index`) and
+    read alone, and the newest current files come from the table's :data:`NEWEST` attribute; a table without them
+    (written before them) is read whole, as the next append will index it."""
     table = _table(root)
     if table is None:
         return None
-    columns = tables.read(table, ("file", "key", "version", "checksum", "size", "records", "start"), where=where)
-    latest = np.array(sorted({key: row for row, key in enumerate(columns["key"])}.values()), dtype=np.int64)
-    if not latest.size:
-        return KnownFiles.of([], keys)
-    rows = [int(r) for r in latest if columns["key"][r] in keys]
-    found = {}
-    if rows:  # the spans of those rows alone: the chunks from the first to the last of them
-        spans = tables.read(table, ("spans",), rows=slice(rows[0], rows[-1] + 1), where=where)["spans"]
-        found = {columns["key"][row]: _entry(columns, row, where, spans[row - rows[0]]) for row in rows}
-    return KnownFiles(len(latest), frozenset(columns["checksum"][latest].tolist()), found, columns["key"][latest],
-                      np.asarray(columns["start"][latest], dtype=np.int64), columns["version"][latest],
-                      columns["file"][latest])
+    rows = tables.length(table, where)
+    index = KeyIndex.open(root, INDEX, rows)
+    newest = _newest_attribute(table)
+    if index is None or newest is None:
+        return _known_by_reading(table, where, keys)
+    count = int(table.attrs.get("current", 0))
+    index.prefetch(key_hash(key) for key in keys)
+    found = {key: row for key in keys if (row := index.row(key)) is not None}
+    by_key = _entries_at(table, where, found)
+    complete = len(newest) >= count
+    if not complete and all(r[1][0] in keys for r in newest):  # the newest are all being brought again
+        return _known_by_reading(table, where, keys)
+    return KnownFiles(count, by_key, newest, complete)
+
+
+def _newest_attribute(table: zarr.Group) -> list[Rank] | None:
+    value = table.attrs.get(NEWEST)
+    if not isinstance(value, list):
+        return None
+    try:
+        return sorted((_ranked(*item) for item in value), reverse=True)
+    except (TypeError, ValueError):
+        return None
+
+
+def _entries_at(table: zarr.Group, where: str, found: dict[str, int]) -> dict[str, FileEntry]:
+    """The entries of rows ``found`` (key: row), read a chunk of rows at a time; a row holding another key (two
+    keys of one hash) is left out, said in the log."""
+    by_chunk: dict[int, list[tuple[str, int]]] = {}
+    for key, row in found.items():
+        by_chunk.setdefault(row // tables.ROWS_PER_CHUNK, []).append((key, row))
+    names = ("file", "key", "version", "checksum", "size", "records", "spans")
+
+    def one(chunk: int) -> dict[str, FileEntry]:
+        first = chunk * tables.ROWS_PER_CHUNK
+        columns = tables.read(table, names, rows=slice(first, first + tables.ROWS_PER_CHUNK), where=where)
+        out = {}
+        for key, row in by_chunk[chunk]:
+            if row - first >= len(columns["key"]) or columns["key"][row - first] != key:
+                log.warning("%s: the key index points %s at row %d, which holds another key; it is taken as new",
+                            where, key, row)
+                continue
+            out[key] = _entry(columns, row - first, where)
+        return out
+
+    return {k: v for part in tables.each(one, sorted(by_chunk)) for k, v in part.items()}
+
+
+def _known_by_reading(table: zarr.Group, where: str, keys: set[str]) -> KnownFiles:
+    """:class:`KnownFiles` from every row's identity (a table without its key index or newest files)."""
+    columns = tables.read(table, ("file", "key", "version", "start"), where=where)
+    latest = {key: row for row, key in enumerate(columns["key"])}
+    ranked = sorted((_ranked(columns["start"][r], columns["key"][r], columns["version"][r], columns["file"][r])
+                     for r in latest.values()), reverse=True)
+    return KnownFiles(len(latest), _entries_at(table, where, {k: latest[k] for k in keys if k in latest}), ranked,
+                      True)
 
 
 def count(root: zarr.Group) -> int:
@@ -175,9 +229,13 @@ def count(root: zarr.Group) -> int:
 def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timestamp | None,
            current_count: int) -> None:
     """Add a row per (file, what happened to it) after the rows there, all ingested at ``at`` (None: not known);
-    ``current_count``: how many files the dataset holds with them."""
+    ``current_count``: how many files the dataset holds with them. Each file becomes its delivery's current one;
+    the key index and the newest current files follow."""
     table = _table(root)
     rows = tables.length(table, FILES) if table is not None else 0
+    before = _newest_attribute(table) if table is not None else []
+    held_before = int(table.attrs.get("current", 0)) if table is not None else 0
+    index = KeyIndex.open(root, INDEX, rows) if table is not None else None
     main = "time"
     tables.write(root, FILES, {
         "file": [e.file for e, _ in entries], "key": [e.key for e, _ in entries],
@@ -188,7 +246,32 @@ def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timest
         "spans": [json.dumps(e.spans, sort_keys=True) for e, _ in entries],
         "ingested": [_NAT if at is None else int(at.as_unit("ns").value)] * len(entries),
         "status": [s for _, s in entries]}, at=rows, layout=LAYOUT)
-    root[FILES].attrs["current"] = int(current_count)
+    table = root[FILES]
+    table.attrs["current"] = int(current_count)
+    if index is None or not index.has_room(len(entries)):
+        build(root, INDEX, tables.read(table, ("key",), where=FILES)["key"].tolist())
+    else:
+        index.prefetch(key_hash(entry.key) for entry, _ in entries)
+        for offset, (entry, _) in enumerate(entries):
+            index.point(entry.key, rows + offset)
+        index.write(rows + len(entries))
+    newest = None if before is None else _newest_after(before, len(before) >= held_before,
+                                                       [rank(e) for e, _ in entries])
+    if newest is None or (not newest and current_count):
+        newest = _known_by_reading(table, FILES, set()).ranked
+    table.attrs[NEWEST] = [[start, key, version[1], file] for start, (key, version, file) in newest[:NEWEST_KEPT]]
+
+
+def _newest_after(ranked: list[Rank], complete: bool, added: list[Rank]) -> list[Rank]:
+    """The newest current files once files of ranks ``added`` become current (each replacing the current file of
+    its delivery), from ``ranked``: the newest current files before, newest first (all of them when
+    ``complete``). Kept exact: a file leaves when its delivery comes again; one comes in when it is newer than the
+    oldest kept (or all are kept), else what lies between is not known and the list stops above it."""
+    keys = {r[1][0] for r in added}
+    kept = [r for r in ranked if r[1][0] not in keys]
+    if not complete:
+        added = [r for r in added if kept and r > kept[-1]]
+    return sorted([*kept, *added], reverse=True)[:NEWEST_KEPT]
 
 
 def files_frame(root: zarr.Group, where: str, start: np.datetime64 | None = None,
