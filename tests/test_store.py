@@ -21,6 +21,7 @@ import zarr
 import heliohub
 from heliohub.store import access, catalog, layout, merge, provenance, time_index
 from heliohub.store.ingest import ingest
+from heliohub.store.key_index import KeyIndex
 from heliohub.store.layout import VARIABLE_ORDER
 from heliohub.store.location import BRANCH, StoreLocation
 
@@ -367,6 +368,37 @@ def test_a_renamed_copy_is_a_delivery_of_its_own_whose_records_are_kept_once(tmp
     stored = heliohub.open_dataset("C1_CP_FGM_SPIN", archive=store)
     assert stored.sizes["time"] == heliohub.read_file(good).sizes["time"]
     assert len(heliohub.file_table("C1_CP_FGM_SPIN", archive=store)) == 2
+
+
+def test_a_damaged_key_index_is_read_around_and_built_again(tmp_path, caplog):
+    """The key index is derived from the provenance table: chunks of it that do not decode (damage written through
+    the store's own API) make an ingest read every row, saying so, and the next append builds it again."""
+    from zarr.core.buffer import default_buffer_prototype
+    from zarr.core.sync import sync
+
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
+    shutil.copyfile(good, copy)
+    store = tmp_path / "store"
+    assert ingest([good], store, progress=False).ok
+    repo = StoreLocation.resolve(store).repository("C1_CP_FGM_SPIN")
+    session = repo.writable_session(BRANCH)
+    chunk = next(k for k in sync(_listed(session.store, provenance.INDEX)) if "/c/" in k)
+    sync(session.store.set(chunk, default_buffer_prototype().buffer.from_bytes(b"not zstd at all")))
+    session.commit("a damaged chunk of the key index")
+    with caplog.at_level("WARNING", logger="heliohub.store.provenance"):
+        assert [f.status for f in ingest([good], store, progress=False).files] == ["unchanged"]
+        assert "does not read" in caplog.text
+        assert [f.status for f in ingest([copy], store, progress=False).files] == ["ingested"]
+    root = zarr.open_group(repo.readonly_session(branch=BRANCH).store, mode="r")
+    known = provenance.known_files(root, "C1", {copy.name[:-12], "absent"})
+    assert set(known.by_key) == {copy.name[:-12]} and known.count == 2
+    index = KeyIndex.open(root, provenance.INDEX, 2)  # built again, whole
+    assert index is not None and index.row(good.name[:-12]) == 0 and index.row(copy.name[:-12]) == 1
+
+
+async def _listed(store: object, prefix: str) -> list[str]:
+    return [key async for key in store.list_prefix(prefix)]
 
 
 def test_a_store_removed_and_made_again_in_one_process_takes_ingests(tmp_path):

@@ -168,8 +168,12 @@ def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | No
     if index is None or newest is None:
         return _known_by_reading(table, where, keys)
     count = int(table.attrs.get("current", 0))
-    index.prefetch(key_hash(key) for key in keys)
-    found = {key: row for key in keys if (row := index.row(key)) is not None}
+    try:
+        index.prefetch(key_hash(key) for key in keys)
+        found = {key: row for key in keys if (row := index.row(key)) is not None}
+    except (RuntimeError, ValueError) as error:  # its chunks do not decode: derived data, built again by an append
+        log.warning("%s: its key index %s does not read (%s); every row is read instead", where, INDEX, error)
+        return _known_by_reading(table, where, keys)
     by_key = _entries_at(table, where, found)
     complete = len(newest) >= count
     if not complete and all(r[1][0] in keys for r in newest):  # the newest are all being brought again
@@ -248,13 +252,19 @@ def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timest
         "status": [s for _, s in entries]}, at=rows, layout=LAYOUT)
     table = root[FILES]
     table.attrs["current"] = int(current_count)
-    if index is None or not index.has_room(len(entries)):
-        build(root, INDEX, tables.read(table, ("key",), where=FILES)["key"].tolist())
-    else:
-        index.prefetch(key_hash(entry.key) for entry, _ in entries)
-        for offset, (entry, _) in enumerate(entries):
-            index.point(entry.key, rows + offset)
+    pointed = False
+    if index is not None and index.has_room(len(entries)):
+        try:
+            index.prefetch(key_hash(entry.key) for entry, _ in entries)
+            for offset, (entry, _) in enumerate(entries):
+                index.point(entry.key, rows + offset)
+            pointed = True
+        except (RuntimeError, ValueError) as error:  # its chunks do not decode: it is built again
+            log.warning("%s: its key index %s does not read (%s); it is built again", FILES, INDEX, error)
+    if pointed:
         index.write(rows + len(entries))
+    else:
+        build(root, INDEX, tables.read(table, ("key",), where=FILES)["key"].tolist())
     newest = None if before is None else _newest_after(before, len(before) >= held_before,
                                                        [rank(e) for e, _ in entries])
     if newest is None or (not newest and current_count):
