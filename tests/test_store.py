@@ -397,6 +397,28 @@ def test_a_damaged_key_index_is_read_around_and_built_again(tmp_path, caplog):
     assert index is not None and index.row(good.name[:-12]) == 0 and index.row(copy.name[:-12]) == 1
 
 
+def test_a_table_written_before_the_key_index_takes_ingests_and_gains_it(tmp_path):
+    """A provenance table as the release before the key index wrote it (no index, no kept newest files): an ingest
+    reads it whole, and its append adds both."""
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
+    shutil.copyfile(good, copy)
+    store = tmp_path / "store"
+    assert ingest([good], store, progress=False).ok
+    repo = StoreLocation.resolve(store).repository("C1_CP_FGM_SPIN")
+    session = repo.writable_session(BRANCH)
+    root = zarr.open_group(session.store, mode="r+")
+    del root[provenance.INDEX]
+    del root[provenance.FILES].attrs[provenance.NEWEST]
+    session.commit("the table as the release before the index wrote it")
+    assert [f.status for f in ingest([good], store, progress=False).files] == ["unchanged"]
+    assert [f.status for f in ingest([copy], store, progress=False).files] == ["ingested"]
+    root = zarr.open_group(repo.readonly_session(branch=BRANCH).store, mode="r")
+    assert KeyIndex.open(root, provenance.INDEX, 2) is not None
+    assert [item[1] for item in root[provenance.FILES].attrs[provenance.NEWEST]] == sorted(
+        [good.name[:-12], copy.name[:-12]], reverse=True)  # one start: the later key ranks first
+
+
 async def _listed(store: object, prefix: str) -> list[str]:
     return [key async for key in store.list_prefix(prefix)]
 
