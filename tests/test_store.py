@@ -370,18 +370,24 @@ def test_a_renamed_copy_is_a_delivery_of_its_own_whose_records_are_kept_once(tmp
     assert len(heliohub.file_table("C1_CP_FGM_SPIN", archive=store)) == 2
 
 
+def _one_delivery_stored_and_a_copy(tmp_path: Path) -> tuple[Path, Path, Path, object]:
+    """A real Cluster FGM file ingested into a folder store, a copy of it under another delivery's name, the store
+    and the dataset's repository."""
+    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
+    shutil.copyfile(good, copy)
+    store = tmp_path / "store"
+    assert ingest([good], store, progress=False).ok
+    return good, copy, store, StoreLocation.resolve(store).repository("C1_CP_FGM_SPIN")
+
+
 def test_a_damaged_key_index_is_read_around_and_built_again(tmp_path, caplog):
     """The key index is derived from the provenance table: chunks of it that do not decode (damage written through
     the store's own API) make an ingest read every row, saying so, and the next append builds it again."""
     from zarr.core.buffer import default_buffer_prototype
     from zarr.core.sync import sync
 
-    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
-    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
-    shutil.copyfile(good, copy)
-    store = tmp_path / "store"
-    assert ingest([good], store, progress=False).ok
-    repo = StoreLocation.resolve(store).repository("C1_CP_FGM_SPIN")
+    good, copy, store, repo = _one_delivery_stored_and_a_copy(tmp_path)
     session = repo.writable_session(BRANCH)
     chunk = next(k for k in sync(_listed(session.store, provenance.INDEX)) if "/c/" in k)
     sync(session.store.set(chunk, default_buffer_prototype().buffer.from_bytes(b"not zstd at all")))
@@ -400,12 +406,7 @@ def test_a_damaged_key_index_is_read_around_and_built_again(tmp_path, caplog):
 def test_a_table_written_before_the_key_index_takes_ingests_and_gains_it(tmp_path):
     """A provenance table as the release before the key index wrote it (no index, no kept newest files): an ingest
     reads it whole, and its append adds both."""
-    good = real_file("cluster", "cdf", "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
-    copy = tmp_path / "C1_CP_FGM_SPIN__20010611_200000_20010611_210000_COPY_V070906.cdf"
-    shutil.copyfile(good, copy)
-    store = tmp_path / "store"
-    assert ingest([good], store, progress=False).ok
-    repo = StoreLocation.resolve(store).repository("C1_CP_FGM_SPIN")
+    good, copy, store, repo = _one_delivery_stored_and_a_copy(tmp_path)
     session = repo.writable_session(BRANCH)
     root = zarr.open_group(session.store, mode="r+")
     del root[provenance.INDEX]
