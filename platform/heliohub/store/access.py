@@ -84,8 +84,8 @@ def _keep_axis(key: tuple[Any, ...], values: np.ndarray) -> None:
 
 def _repository(store: StoreLocation, name: str) -> icechunk.Repository | None:
     """The repository (opened once per process and reused: once opened, the store is not asked again whether it
-    exists, which cost a request of every warm open and search; see :func:`_removed_since`), or None when the
-    store has no such repository."""
+    exists, a request at every warm open and search; see :func:`_removed_since`), or None when the store has no
+    such repository."""
     kept = opened_repository(store, name)
     if kept is not None:
         return kept
@@ -418,8 +418,8 @@ def _sorted_rows(times: np.ndarray, start_given: TimeLike, start: np.datetime64 
     the axis is not sorted, holds NaT, or a bound is text with a time zone (xarray then selects).
 
     xarray's ``sel`` hands the slice to pandas, which builds a hash table of the whole index first when it holds
-    fewer than a million values (more, and it searches a sorted index): one time chunk of 4 s data (524,288
-    records) is just under that, and the table was most of a warm hour's open.
+    fewer than a million values (more, and it searches a sorted index); one time chunk of 4 s data (524,288
+    records) is just under that (the cost is in docs/store-layout.md).
     """
     if times.dtype != np.dtype("datetime64[ns]"):
         return None

@@ -1,8 +1,8 @@
 """A hash table kept in the store: text keys to the last row of a table that holds each, in one Zarr array.
 
 The provenance table (:mod:`.provenance`) gains a row per file and is never rewritten; an ingest needs the current
-row of each delivery it brings, which without an index means reading every row's key (0.68 s on a folder, 1.6 s on
-S3 for 175,200 hourly files: ``benchmarks/bench_scale.py``, part ``provenance``). The table here is an
+row of each delivery it brings, which without an index means reading every row's key, a cost that grows with the
+history (measured in ``benchmarks/bench_scale.py``, part ``provenance``; docs/store-layout.md). The table here is an
 open-addressing hash table with linear probing: slot ``i`` of the array (capacity × 2, int64) holds a key's 64-bit
 hash and its row + 1 (0: an empty slot). Keys are only added or pointed at a later row, never removed, so a probe
 ends at the key's slot or at an empty one. A lookup reads the chunks its probes reach (one, nearly always); an
@@ -39,8 +39,8 @@ def key_hash(key: str) -> int:
 
 
 class KeyIndex:
-    """The index at ``path`` of ``parent``, its chunks read as probes reach them (``prefetch`` reads several at
-    once) and kept; :meth:`point` changes slots in memory and :meth:`write` stores the chunks changed."""
+    """An index array, its chunks read as probes reach them (``prefetch`` reads several at once) and kept;
+    :meth:`point` changes slots in memory and :meth:`write` stores the chunks changed."""
 
     def __init__(self, array: zarr.Array) -> None:
         self.array = array
