@@ -3,8 +3,11 @@
 
 Started by ``kernels/heliohub/kernel.json`` (``python -m heliohub.kernel -f {connection_file}``). The kernel answers
 as soon as plain IPython would; a thread then imports numpy, xarray and heliohub's reader side and reads the
-archive's catalog. Until it is done, those names are stand-ins that wait for it (a first cell typed at once waits
-for the imports it would have made itself, no longer), and are then replaced by the real objects.
+archive's catalog. A cell run before that is over waits for it (it would have made those imports and read that
+catalog itself): a cell importing beside the thread could take a module the thread is still initialising, and
+Python's import locks then hand one of them a partly initialised module rather than deadlock. Until the imports are
+done, the names are stand-ins that wait for them (completion and inspection reach them before any cell runs), and
+are then replaced by the real objects.
 
 ``.hvplot`` is registered on xarray's objects by the thread as a small accessor that imports ``hvplot.xarray`` on
 first use, in the cell that uses it: that import shows HoloViews' notebook extension, which must be the output of a
@@ -20,6 +23,9 @@ from typing import Any
 
 log = logging.getLogger(__name__)
 _ready = threading.Event()
+"""Set when the names are the real objects (or the imports failed)."""
+_over = threading.Event()
+"""Set when the warm-up thread has nothing left to do."""
 _failure: list[BaseException] = []
 
 
@@ -99,15 +105,30 @@ def _warm(namespace: dict[str, Any]) -> None:
         log.warning("the archive store is not reachable (the first search or open in a cell says why): %s", error)
 
 
-def prepare(namespace: dict[str, Any]) -> threading.Thread:
-    """Put the stand-ins in ``namespace`` (the kernel's user namespace) and start the warm-up."""
+def _warm_up(namespace: dict[str, Any]) -> None:
+    try:
+        _warm(namespace)
+    finally:
+        _over.set()
+
+
+def prepare(shell: Any) -> threading.Thread:
+    """Put the stand-ins in the namespace of ``shell`` (the kernel's IPython shell), start the warm-up, and make
+    the cells run before it is over wait for it."""
     import importlib
+
+    namespace = shell.user_ns
+
+    def wait_for_warm_up() -> None:  # every execution, silent ones (from extensions) too
+        _over.wait()
+        shell.events.unregister("pre_execute", wait_for_warm_up)
 
     for name, module in (("np", "numpy"), ("xr", "xarray"), ("heliohub", "heliohub")):
         namespace[name] = _Waiting(name, lambda module=module: importlib.import_module(module))
     for name in ("open_dataset", "search", "describe"):
         namespace[name] = _Waiting(name, lambda name=name: getattr(importlib.import_module("heliohub"), name))
-    thread = threading.Thread(target=_warm, args=(namespace,), name="heliohub-warm-up", daemon=True)
+    shell.events.register("pre_execute", wait_for_warm_up)
+    thread = threading.Thread(target=_warm_up, args=(namespace,), name="heliohub-warm-up", daemon=True)
     thread.start()
     return thread
 
@@ -118,7 +139,7 @@ def main() -> None:
 
     config = Config()
     config.IPKernelApp.exec_lines = ["import heliohub.kernel as _heliohub_kernel\n"
-                                     "_heliohub_kernel.prepare(get_ipython().user_ns)\ndel _heliohub_kernel"]
+                                     "_heliohub_kernel.prepare(get_ipython())\ndel _heliohub_kernel"]
     IPKernelApp.launch_instance(argv=sys.argv[1:], config=config)
 
 
