@@ -47,7 +47,7 @@ from moto_s3 import requests_seen, s3_bucket
 
 try:  # this release's store
     from heliohub.store import access, catalog
-    from heliohub.store.ingest import _Loaded, ingest_dataset
+    from heliohub.store.ingest import _Loaded, ingest_dataset, write_batch
     from heliohub.store.location import StoreLocation
     from heliohub.store.provenance import FileEntry, spans_of
 except ModuleNotFoundError:  # heliohub 0.1.0's, when a part prefixed "0.1:" runs this script with its sources
@@ -56,6 +56,13 @@ except ModuleNotFoundError:  # heliohub 0.1.0's, when a part prefixed "0.1:" run
     from heliohub.merge import FileEntry, spans_of
 
     from heliohub import access, catalog
+
+    def write_batch(location: StoreLocation, by_dataset: dict[str, list[_Loaded]]) -> None:
+        """0.1's ingest of a batch: the pending mark, each dataset's commit, the catalog's."""
+        catalog.mark_pending(location, sorted(by_dataset))
+        for dataset_id, items in sorted(by_dataset.items()):
+            ingest_dataset(location, dataset_id, items)
+        catalog.refresh(location, sorted(by_dataset))
 
 BIG = "C1_CP_FGM_DAILY"
 FOUR_S = "C1_CP_FGM_SPIN"
@@ -109,12 +116,10 @@ def build(location: StoreLocation, days: int, others: int = 0, dataset_id: str =
 
 
 def append(location: StoreLocation, day: int, dataset_id: str = BIG) -> float:
-    """A daily ingest's store work: pending mark, the dataset's commit, the catalog's."""
+    """A daily ingest's store work (its batch's: pending mark, the dataset's commit, the catalog's)."""
     new = item(day, dataset_id)
     started = time.perf_counter()
-    catalog.mark_pending(location, [dataset_id])
-    ingest_dataset(location, dataset_id, [new])
-    catalog.refresh(location, [dataset_id])
+    write_batch(location, {dataset_id: [new]})
     return time.perf_counter() - started
 
 

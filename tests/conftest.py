@@ -168,7 +168,9 @@ def platform():
             sign_up(url, name, password)
         yield {"url": url, "data": data, "state": state, "output": output,
                "ports": [hub, api, proxy, gateway, gateway_api, s3]}
-        process.send_signal(signal.SIGINT)
+        # SIGTERM, as a service manager stops it: a test run started as a shell's background job (`&`) hands
+        # its children SIGINT ignored, and `heliohub up` would not hear it
+        process.send_signal(signal.SIGTERM)
         process.wait(timeout=120)
     csa.close()
     shutil.rmtree(data, ignore_errors=True)

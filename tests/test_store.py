@@ -834,3 +834,9 @@ def test_a_damaged_table_is_named_and_other_datasets_are_unaffected(tmp_path, ce
     with pytest.raises(heliohub.StoreDamagedError, match=r"catalog.*different lengths"):
         heliohub.search(archive=archive)
     assert heliohub.open_dataset("CM_CP_DWP_UT_PIOR", archive=archive).sizes["time"] == 167
+    # an ingest cannot mark its datasets pending in a damaged catalog: it stops, naming it, and commits nothing
+    c2 = real_file("cluster", "cdf", "C2_CP_FGM_SPIN__20010611_200000_20010611_210000_V070906.cdf")
+    with pytest.raises(heliohub.StoreDamagedError, match=r"catalog"):
+        ingest([c2], archive, progress=False)
+    if location.exists("C2_CP_FGM_SPIN"):  # made by the write that then waited for the mark: nothing committed
+        assert len(list(location.repository("C2_CP_FGM_SPIN").ancestry(branch=BRANCH))) == 1

@@ -282,15 +282,7 @@ def ingest(paths: Iterable[str | os.PathLike[str]] | str, archive: str | StoreLo
             else:
                 by_dataset[item.dataset_id].append(item)
         log.info("writing a batch of %d file(s) into %d dataset(s)", len(batch), len(by_dataset))
-        if by_dataset:
-            catalog.mark_pending(store, sorted(by_dataset))
-        for target in progress_bar(sorted(by_dataset), progress, "datasets"):
-            results = _ingest_or_refuse(store, target, by_dataset[target], before_commit)
-            report.files.extend(results)
-            if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
-                on_commit(target)  # a commit was published: nothing is committed when no file goes in
-        if by_dataset:
-            catalog.refresh(store, sorted(by_dataset))
+        report.files.extend(write_batch(store, by_dataset, before_commit, on_commit, progress))
         touched.update(by_dataset)
         del batch, by_dataset, item  # before the next batch is read
     report.datasets = sorted(touched)
@@ -379,34 +371,76 @@ def _batches(items: Iterator[_Parsed | _Loaded | FileResult],
         yield [i.loaded() if isinstance(i, _Parsed) else i for i in batch]
 
 
-def _ingest_or_refuse(store: StoreLocation, dataset_id: str, items: list[_Loaded],
-                      before_commit: BeforeCommit | None) -> list[FileResult]:
-    """:func:`ingest_dataset`, its files refused (the dataset left as it was) when it fails for any reason but
-    the store itself (an ArchiveError names it, and stops the ingest)."""
+def write_batch(store: StoreLocation, by_dataset: dict[str, list[_Loaded]], before_commit: BeforeCommit | None = None,
+                on_commit: Callable[[str], None] | None = None, progress: bool | None = False) -> list[FileResult]:
+    """Write a batch of files read, by dataset: the catalog marks the datasets pending (committed on another
+    thread while the first dataset is written, and before any of them commits), each dataset is merged in a commit
+    of its own, and the catalog's rows are derived from what was committed, in one commit."""
+    if not by_dataset:
+        return []
+    marked = _catalog_thread(os.getpid()).submit(catalog.mark_pending, store, sorted(by_dataset))
+    done: list[FileResult] = []
     try:
-        return ingest_dataset(store, dataset_id, items, before_commit)
+        for target in progress_bar(sorted(by_dataset), progress, "datasets"):
+            results = _ingest_or_refuse(store, target, by_dataset[target], before_commit, marked)
+            done.extend(results)
+            if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
+                on_commit(target)  # a commit was published: nothing is committed when no file goes in
+    finally:
+        concurrent.futures.wait([marked])  # never left running: what it meets is raised below
+    marked.result()  # a mark that failed stops the ingest, as it did when it was made first
+    catalog.refresh(store, sorted(by_dataset))
+    return done
+
+
+@functools.cache
+def _catalog_thread(pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    """The thread that commits the catalog's pending marks (by pid, as :func:`_checksums`)."""
+    return concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="heliohub-catalog")
+
+
+def _ingest_or_refuse(store: StoreLocation, dataset_id: str, items: list[_Loaded],
+                      before_commit: BeforeCommit | None,
+                      marked: concurrent.futures.Future[None] | None = None) -> list[FileResult]:
+    """:func:`ingest_dataset`, its files refused (the dataset left as it was) when it fails for any reason but
+    the store itself (an ArchiveError names it, and stops the ingest) or the catalog's pending mark (``marked``:
+    :func:`write_batch` raises its failure)."""
+    try:
+        return ingest_dataset(store, dataset_id, items, before_commit, marked)
     except StoreDamagedError as error:  # this dataset's own tables: its files wait, the others go on
+        if _failed(marked):
+            return []  # nothing of it was committed; write_batch raises the mark's failure
         reason = f"{error}; {dataset_id} is left as it was (see docs/store-layout.md, 'Damaged tables')"
         return [FileResult(item.path, "refused", dataset_id, reason) for item in items]
     except ArchiveError:
         raise
     except Exception as error:  # heliohub's own failure on these files: theirs to report, the others go on
+        if _failed(marked):
+            return []
         log.warning("writing %s failed; its files are set aside", dataset_id, exc_info=True)
         reason = (f"writing it into {dataset_id} failed ({type(error).__name__}: {error}); {dataset_id} is left as "
                   "it was. This is a fault of heliohub or of a library it uses: please report it with the file")
         return [FileResult(item.path, "refused", dataset_id, reason) for item in items]
 
 
+def _failed(marked: concurrent.futures.Future[None] | None) -> bool:
+    return marked is not None and marked.done() and marked.exception() is not None
+
+
 def ingest_dataset(store: StoreLocation, dataset_id: str, items: list[_Loaded],
-                   before_commit: BeforeCommit | None = None) -> list[FileResult]:
+                   before_commit: BeforeCommit | None = None,
+                   marked: concurrent.futures.Future[None] | None = None) -> list[FileResult]:
     """Merge the files of one dataset into its group in one commit (retried when another commit won a race), with
-    ``before_commit`` called before the commit (see :func:`ingest`)."""
+    ``before_commit`` called before the commit (see :func:`ingest`), and the commit made only once ``marked`` (the
+    catalog's pending mark, :func:`write_batch`) is."""
     items = sorted(items, key=lambda i: i.entry.order)
 
     def change(session: icechunk.Session) -> tuple[list[FileResult], str]:
         results, touched = _merge(session, dataset_id, items)
         if before_commit is not None and touched:
             before_commit(session, dataset_id, touched)
+        if marked is not None:
+            marked.result()
         return results, f"ingest {sum(r.status != 'refused' for r in results)} file(s) into {dataset_id}"
 
     return write_transaction(store, dataset_id, change)
