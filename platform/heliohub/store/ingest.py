@@ -382,6 +382,8 @@ def write_batch(store: StoreLocation, by_dataset: dict[str, list[_Loaded]], befo
     done: list[FileResult] = []
     try:
         for target in progress_bar(sorted(by_dataset), progress, "datasets"):
+            if _failed(marked):
+                break
             results = _ingest_or_refuse(store, target, by_dataset[target], before_commit, marked)
             done.extend(results)
             if on_commit is not None and any(r.status in ("ingested", "replaced") for r in results):
