@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import socket
+
 import pytest
 from jupyter_client.manager import start_new_kernel
 
@@ -30,3 +32,35 @@ def test_a_first_cell_run_at_once_waits_for_the_warm_up_instead_of_importing_bes
     finally:
         client.stop_channels()
         manager.shutdown_kernel(now=True)
+
+
+def test_a_catalog_that_never_comes_holds_a_first_cell_back_for_a_few_seconds_and_says_so(tmp_path, monkeypatch):
+    from heliohub.kernel import CATALOG_WAIT
+
+    # an S3 endpoint that accepts connections (its backlog does) and never answers: the warm-up's read never ends
+    with socket.socket() as endpoint:
+        endpoint.bind(("127.0.0.1", 0))
+        endpoint.listen(64)
+        for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{endpoint.getsockname()[1]}",
+                            "AWS_ACCESS_KEY_ID": "heliohub-test", "AWS_SECRET_ACCESS_KEY": "heliohub-test",
+                            "AWS_REGION": "us-east-1", "HELIOHUB_ARCHIVE": "s3://silent/archive",
+                            "JUPYTER_PATH": str(ROOT)}.items():
+            monkeypatch.setenv(name, value)
+        manager, client = start_new_kernel(kernel_name="heliohub", cwd=str(tmp_path))
+        said: list[str] = []
+
+        def collect(message: dict) -> None:
+            if message["msg_type"] == "stream":
+                said.append(message["content"]["text"])
+
+        try:
+            reply = client.execute_interactive("x = int(np.arange(3).sum())", user_expressions={"x": "x"},
+                                               timeout=CATALOG_WAIT + 60, output_hook=collect)
+            assert reply["content"]["status"] == "ok", reply["content"]
+            assert reply["content"]["user_expressions"]["x"]["data"]["text/plain"] == "3"
+            assert any("catalog is still being read" in text for text in said), said
+            reply = client.execute_interactive("y = 1", timeout=10, output_hook=collect)  # waits no more
+            assert reply["content"]["status"] == "ok"
+        finally:
+            client.stop_channels()
+            manager.shutdown_kernel(now=True)

@@ -5,9 +5,10 @@ Started by ``kernels/heliohub/kernel.json`` (``python -m heliohub.kernel -f {con
 as soon as plain IPython would; a thread then imports numpy, xarray and heliohub's reader side and reads the
 archive's catalog. A cell run before that is over waits for it (it would have made those imports and read that
 catalog itself): a cell importing beside the thread could take a module the thread is still initialising, and
-Python's import locks then hand one of them a partly initialised module rather than deadlock. Until the imports are
-done, the names are stand-ins that wait for them (completion and inspection reach them before any cell runs), and
-are then replaced by the real objects.
+Python's import locks then hand one of them a partly initialised module rather than deadlock. A catalog that takes
+longer than :data:`CATALOG_WAIT` (an object store that accepts connections and does not answer) is not waited for
+further: the cell says so and runs. Until the imports are done, the names are stand-ins that wait for them
+(completion and inspection reach them before any cell runs), and are then replaced by the real objects.
 
 ``.hvplot`` is registered on xarray's objects by the thread as a small accessor that imports ``hvplot.xarray`` on
 first use, in the cell that uses it: that import shows HoloViews' notebook extension, which must be the output of a
@@ -27,6 +28,10 @@ _ready = threading.Event()
 _over = threading.Event()
 """Set when the warm-up thread has nothing left to do."""
 _failure: list[BaseException] = []
+CATALOG_WAIT = 6.0
+"""Seconds a first cell waits for the catalog once the imports are done: longer than the 5 s an S3 endpoint is
+given to accept a connection (``store.location.REACHABLE_TIMEOUT``), so an unreachable one has failed the read by
+then."""
 
 
 class _Waiting:
@@ -120,7 +125,10 @@ def prepare(shell: Any) -> threading.Thread:
     namespace = shell.user_ns
 
     def wait_for_warm_up() -> None:  # every execution, silent ones (from extensions) too
-        _over.wait()
+        _ready.wait()
+        if not _over.wait(CATALOG_WAIT):
+            print(f"heliohub: the archive's catalog is still being read after {CATALOG_WAIT:.0f} s; this cell runs "
+                  "without it (the first search or open reads it)", file=sys.stderr)
         shell.events.unregister("pre_execute", wait_for_warm_up)
 
     for name, module in (("np", "numpy"), ("xr", "xarray"), ("heliohub", "heliohub")):
