@@ -218,6 +218,22 @@ def test_the_s3_check_goes_through_an_https_proxy(monkeypatch):
         store._check_reachable()
 
 
+def test_an_s3_endpoint_that_accepts_and_never_answers_is_named_not_waited_for(monkeypatch):
+    """Icechunk waits without end on such a server (a hung object store, or a port of a silent service)."""
+    from heliohub.store import location
+
+    monkeypatch.setattr(location, "REACHABLE_TIMEOUT", 0.5)
+    with socket.socket() as silent:
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)  # its backlog accepts connections; nothing ever reads or answers them
+        port = silent.getsockname()[1]
+        for scheme in ("http", "https"):
+            store = StoreLocation("s3://bucket/store", {"endpoint_url": f"{scheme}://127.0.0.1:{port}"})
+            said = rf"127\.0\.0\.1:{port} accepts a connection but does not answer.*AWS_ENDPOINT_URL"
+            with pytest.raises(heliohub.ArchiveError, match=said):
+                store._check_reachable()
+
+
 # A reader of another package, installed as a distribution with an entry point in heliohub.readers: it reads
 # "TOY1" files (a made-up format: its own test data), raises a TypeError on "TOY!" files (a bug of its own), and
 # gives a dataset no store can hold (an attribute that is not JSON) for "TOY?" files.

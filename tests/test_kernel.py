@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
+import threading
 
 import pytest
 from jupyter_client.manager import start_new_kernel
@@ -34,13 +36,27 @@ def test_a_first_cell_run_at_once_waits_for_the_warm_up_instead_of_importing_bes
         manager.shutdown_kernel(now=True)
 
 
+def _answers_once_then_falls_silent(endpoint: socket.socket) -> None:
+    """An S3 endpoint that answers heliohub's first contact, then accepts connections and never answers them."""
+    held = []
+    first, _ = endpoint.accept()
+    with first:
+        while b"\r\n\r\n" not in first.recv(4096):
+            pass
+        first.sendall(b"HTTP/1.1 403 Forbidden\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")
+    with contextlib.suppress(OSError):  # until the test closes the endpoint
+        while True:
+            held.append(endpoint.accept()[0])
+
+
 def test_a_catalog_that_never_comes_holds_a_first_cell_back_for_a_few_seconds_and_says_so(tmp_path, monkeypatch):
     from heliohub.kernel import CATALOG_WAIT
 
-    # an S3 endpoint that accepts connections (its backlog does) and never answers: the warm-up's read never ends
+    # the warm-up's catalog read never ends (heliohub names an endpoint silent from the start: test_any_file.py)
     with socket.socket() as endpoint:
         endpoint.bind(("127.0.0.1", 0))
         endpoint.listen(64)
+        threading.Thread(target=_answers_once_then_falls_silent, args=(endpoint,), daemon=True).start()
         for name, value in {"AWS_ENDPOINT_URL": f"http://127.0.0.1:{endpoint.getsockname()[1]}",
                             "AWS_ACCESS_KEY_ID": "heliohub-test", "AWS_SECRET_ACCESS_KEY": "heliohub-test",
                             "AWS_REGION": "us-east-1", "HELIOHUB_ARCHIVE": "s3://silent/archive",

@@ -13,10 +13,12 @@ The location comes from the argument or ``HELIOHUB_ARCHIVE``; S3 settings from t
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import re
 import socket
+import ssl
 import threading
 import time
 import urllib.request
@@ -130,8 +132,11 @@ class StoreLocation:
     def _check_reachable(self) -> None:
         """Fail fast on an endpoint that does not answer: Icechunk 1.1 takes no retry settings for its first
         requests (``Repository.exists``, the start of ``open``) and retries a refused connection ten times, some
-        20 s, before saying so. One TCP connection per endpoint and process is checked instead: to the endpoint, or
-        to the proxy that reaches it (``HTTPS_PROXY``/``HTTP_PROXY``, unless ``NO_PROXY`` exempts it)."""
+        20 s, before saying so; and it waits without end on a server that accepts a connection and never answers
+        (a hung object store, or AWS_ENDPOINT_URL naming the port of a silent service). One connection per endpoint
+        and process is checked instead: to the endpoint, which must answer a request (or its part of the TLS
+        handshake) within :data:`REACHABLE_TIMEOUT`, or to the proxy that reaches it (``HTTPS_PROXY``/
+        ``HTTP_PROXY``, unless ``NO_PROXY`` exempts it), which must accept a connection."""
         endpoint = self.storage_options.get("endpoint_url") or \
             f"https://s3.{self.storage_options.get('region') or 'us-east-1'}.amazonaws.com"
         parsed = urlparse(endpoint)
@@ -143,9 +148,16 @@ class StoreLocation:
         if address in _REACHABLE:
             return
         try:
-            socket.create_connection(address, timeout=REACHABLE_TIMEOUT).close()
+            connection = socket.create_connection(address, timeout=REACHABLE_TIMEOUT)
         except OSError as error:
             raise self.error(f"cannot connect to {address[0]}:{address[1]}{through}", error) from None
+        with connection:
+            try:
+                if not through:
+                    _hear(connection, parsed)
+            except OSError as error:
+                raise self.error(f"{address[0]}:{address[1]} accepts a connection but does not answer as a web "
+                                 f"server within {REACHABLE_TIMEOUT:.0f} s", error) from None
         _REACHABLE.add(address)
 
     def exists(self, name: str) -> bool:
@@ -173,6 +185,21 @@ class StoreLocation:
         hint = (f"check {ENVIRONMENT}, AWS_ENDPOINT_URL and the AWS credentials" if self.is_s3
                 else f"check {ENVIRONMENT} and that the folder exists and is readable")
         return ArchiveError(f"archive store {where}: {what}: {_short(cause)}; {hint}")
+
+
+def _hear(connection: socket.socket, endpoint: Any) -> None:
+    """Raise OSError (TimeoutError when it stays silent) unless the server at the other end of ``connection`` says
+    something: any answer to a HEAD request, or its part of a TLS handshake."""
+    if endpoint.scheme == "https":
+        context = ssl.create_default_context()
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE  # whether it answers, only: Icechunk checks the certificate itself
+        with contextlib.suppress(ssl.SSLError):  # it answered, with something TLS refuses: Icechunk's error says what
+            context.wrap_socket(connection, server_hostname=endpoint.hostname).close()
+        return
+    connection.sendall(f"HEAD / HTTP/1.1\r\nHost: {endpoint.netloc}\r\nConnection: close\r\n\r\n".encode())
+    if not connection.recv(1):
+        raise ConnectionError("it closed the connection without answering")
 
 
 def _quiet_local_warning() -> None:
