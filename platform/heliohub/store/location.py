@@ -25,7 +25,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import ParseResult, urlparse
 
 import icechunk
 
@@ -187,7 +187,7 @@ class StoreLocation:
         return ArchiveError(f"archive store {where}: {what}: {_short(cause)}; {hint}")
 
 
-def _hear(connection: socket.socket, endpoint: Any) -> None:
+def _hear(connection: socket.socket, endpoint: ParseResult) -> None:
     """Raise OSError (TimeoutError when it stays silent) unless the server at the other end of ``connection`` says
     something: any answer to a HEAD request, or its part of a TLS handshake."""
     if endpoint.scheme == "https":
