@@ -143,6 +143,68 @@ def commit_floor(location: StoreLocation) -> float:
     return timed(three)
 
 
+def endpoint_floor(url: str, location: StoreLocation, first_day: int, dataset_id: str = BIG) -> dict[str, object]:
+    """The floor the endpoint itself puts under an append: the requests a day's append made (from the endpoint's
+    log: every GET, HEAD and PUT, the 404s too) made again over plain HTTP (urllib3, kept-alive connections, each
+    request signed beforehand with botocore's SigV4), nothing else of heliohub's, Zarr's or Icechunk's: GETs and
+    HEADs of the same objects, PUTs of as many bytes to keys of their own, one after another and 16 at a time; this
+    process's and the endpoint's CPU time per append beside them. Medians over REPEAT appends, each replayed right
+    after it."""
+    import concurrent.futures
+
+    import psutil
+    import urllib3
+    from botocore.auth import S3SigV4Auth
+    from botocore.awsrequest import AWSRequest
+    from botocore.credentials import Credentials
+
+    endpoint = os.environ["AWS_ENDPOINT_URL"]
+    signer = S3SigV4Auth(Credentials(os.environ["AWS_ACCESS_KEY_ID"], os.environ["AWS_SECRET_ACCESS_KEY"]), "s3",
+                         os.environ["AWS_REGION"])
+    http = urllib3.PoolManager(maxsize=16, retries=False)
+
+    def signed(verb: str, path: str, body: bytes = b"") -> tuple[str, str, dict[str, str], bytes]:
+        request = AWSRequest(method=verb, url=endpoint + path, data=body)
+        signer.add_auth(request)
+        return verb, endpoint + path, dict(request.headers.items()), body
+
+    def send(request: tuple[str, str, dict[str, str], bytes]) -> int:
+        verb, address, headers, body = request
+        return http.request(verb, address, headers=headers, body=body or None).status
+
+    me = psutil.Process()
+    server = next(c for c in me.children() if "moto" in " ".join(c.cmdline()))
+    runs: dict[str, list[float]] = {key: [] for key in ("append_s", "requests", "replay_one_by_one_s",
+                                                          "replay_16_at_a_time_s", "cpu_s", "endpoint_cpu_s")}
+    for repeat in range(REPEAT):
+        ours, theirs = sum(me.cpu_times()[:2]), sum(server.cpu_times()[:2])
+        with requests_seen(url) as lines:
+            runs["append_s"].append(append(location, first_day + repeat, dataset_id))
+        runs["cpu_s"].append(sum(me.cpu_times()[:2]) - ours)
+        runs["endpoint_cpu_s"].append(sum(server.cpu_times()[:2]) - theirs)
+        made = [(m[1], m[2], int(m[3])) for line in lines
+                if (m := re.search(r'"(GET|HEAD|PUT) (/[^? ]+)[^"]*" (\d{3})', line))]
+        requests = [signed("PUT", f"/{url[5:]}/replayed/{repeat}-{number}",
+                           bytes(len(http.request("GET", endpoint + path,
+                                                  headers=signed("GET", path)[2]).data)))
+                    if verb == "PUT" else signed(verb, path) for number, (verb, path, _) in enumerate(made)]
+        runs["requests"].append(len(requests))
+        for _ in range(2):  # the second run of each is kept: the first finds the connections to make
+            started = time.perf_counter()
+            answers = [send(request) for request in requests]
+            one_by_one = time.perf_counter() - started
+            started = time.perf_counter()
+            with concurrent.futures.ThreadPoolExecutor(16) as pool:
+                list(pool.map(send, requests))
+            at_once = time.perf_counter() - started
+        if [a // 100 for a in answers] != [status // 100 for _, _, status in made]:
+            raise RuntimeError(f"the endpoint answered the replayed requests otherwise: {answers}, not "
+                               f"{[status for _, _, status in made]}")
+        runs["replay_one_by_one_s"].append(one_by_one)
+        runs["replay_16_at_a_time_s"].append(at_once)
+    return {f"endpoint_floor_{key}": statistics.median(values) for key, values in runs.items()}
+
+
 def timed(function, repeat: int = REPEAT, cold: bool = False) -> float:
     values = []
     for _ in range(repeat):
@@ -192,6 +254,7 @@ def measure(location: StoreLocation, days: int, url: str | None, dataset_id: str
         "floor_three_commits_s": commit_floor(location),
     }
     if url is not None:
+        out.update(endpoint_floor(url, location, days + REPEAT, dataset_id))
         out["search_bytes"] = objects_read(url, search)["bytes"]
         out.update({f"open_hour_{key}": value for key, value in objects_read(url, open_hour).items()})
     return {k: round(v, 1) if isinstance(v, float) and k.endswith("ms") else round(v, 3) if isinstance(v, float)

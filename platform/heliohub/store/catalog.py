@@ -315,7 +315,9 @@ def _write_changes(root: zarr.Group, rows: dict[str, dict[str, Any] | None], pen
         return
     for index, row in changed.items():
         encoded = _encode([row])
-        tables.write_row(root[TABLE], index, {name: encoded[name][0] for name in (row if pending else COLUMNS)})
+        # a pending mark changes one number of a listed row: only the array holding it is written (and committed)
+        names = ("pending",) if pending else COLUMNS
+        tables.write_row(root[TABLE], index, {name: encoded[name][0] for name in names})
     if added:
         tables.write(root, TABLE, _encode(added), at=len(columns["dataset_id"]))
 
