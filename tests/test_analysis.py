@@ -214,3 +214,30 @@ def test_events_select_from_a_dataset_and_map_on_a_dask_cluster(store):
         assert map_events(mean_b, "C3_CP_FGM_SPIN", events, client=client, archive=store) == pytest.approx(here)
     outside = pd.DataFrame({"start": [pd.Timestamp("2001-06-12")], "end": [pd.Timestamp("2001-06-13")]})
     assert map_events(mean_b, "C3_CP_FGM_SPIN", outside, archive=store) == [None]
+
+
+@pytest.mark.slow
+def test_events_mapped_on_workers_reach_the_store_with_its_settings_not_theirs(s3_archive, monkeypatch):
+    """A store given with its S3 settings (here: an endpoint and keys that the workers' environment lacks) is
+    opened on the workers with those settings."""
+    from dask.distributed import Client, LocalCluster
+
+    from heliohub.analysis.events import map_events
+    from heliohub.store.location import StoreLocation
+
+    heliohub.ingest([str(real_file("cluster", "cdf", FGM[2]))], s3_archive, progress=False)
+    location = StoreLocation.resolve(s3_archive)
+    assert location.storage_options.get("endpoint_url")
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_REGION"):
+        monkeypatch.delenv(name)
+    events = _magnetosphere_intervals()[:2]
+
+    def mean_b(piece):
+        return float(piece["B_mag__C3_CP_FGM_SPIN"].mean())
+
+    here = map_events(mean_b, "C3_CP_FGM_SPIN", events, archive=location)
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=None) as cluster, \
+            Client(cluster) as client:
+        assert client.run(lambda: __import__("os").environ.get("AWS_ENDPOINT_URL")) == {
+            next(iter(client.scheduler_info()["workers"])): None}  # the worker's environment has no endpoint
+        assert map_events(mean_b, "C3_CP_FGM_SPIN", events, client=client, archive=location) == pytest.approx(here)

@@ -103,7 +103,7 @@ def select(ds: xr.Dataset, events: pd.DataFrame) -> list[xr.Dataset]:
 
 
 def _apply(func: Callable[[xr.Dataset], Any], dataset_id: str, start: pd.Timestamp, end: pd.Timestamp,
-           archive: str | None) -> Any:
+           archive: StoreLocation) -> Any:
     try:
         ds = open_dataset(dataset_id, start, end, archive=archive)
     except TimeRangeError:  # no record in this event
@@ -116,11 +116,10 @@ def map_events(func: Callable[[xr.Dataset], Any], dataset_id: str, events: pd.Da
     """``func`` of each event's interval of ``dataset_id`` (opened from the store for that interval only), in the
     events' order (None for an event without records). With ``client`` (a ``dask.distributed.Client``: the user's
     Dask Gateway cluster), each event is opened and computed on a worker, which must reach the store (``s3://``,
-    or a folder the workers share)."""
+    or a folder the workers share) with the S3 settings the store was resolved with here, not its own."""
     store = StoreLocation.resolve(archive)
-    where = store.url
     if client is None:
-        return [_apply(func, dataset_id, row.start, row.end, where) for row in events.itertuples()]
+        return [_apply(func, dataset_id, row.start, row.end, store) for row in events.itertuples()]
     futures = client.map(_apply, [func] * len(events), [dataset_id] * len(events), list(events["start"]),
-                         list(events["end"]), [where] * len(events), pure=False)
+                         list(events["end"]), [store] * len(events), pure=False)
     return client.gather(futures)
