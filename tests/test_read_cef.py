@@ -354,7 +354,8 @@ def test_corrupt_header_line_is_refused_with_its_line(tmp_path, cef_headers):
 
 
 @pytest.mark.parametrize("edit", ["comment after a marker", "record over two lines", "comment line", "blank lines",
-                                  "time without Z", "spaces after commas", "two records on one line"])
+                                  "time without Z", "spaces after commas", "two records on one line",
+                                  "blanks around times"])
 def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
     """The one-record-per-line fast path and the general path give the same dataset, whatever the layout."""
     original = real_file("cluster", "cef", FGM)
@@ -374,6 +375,8 @@ def test_every_record_layout_reads_the_same_values(tmp_path, cef_headers, edit):
         lines[9] = lines[9].replace(b"Z,", b",", 1)
     elif edit == "two records on one line":
         lines[3:5] = [lines[3] + b" " + lines[4]]
+    elif edit == "blanks around times":
+        lines = [b"  " + line.replace(b"Z,", b"Z ,", 1) if line[:2].isdigit() else line for line in lines]
     else:
         lines = [line.replace(b",", b",  ") for line in lines]
     edited = tmp_path / FGM

@@ -243,12 +243,23 @@ def _arrow_fields(data: bytes, start: int, end: int, header: Header,
             if special and types[name] == pa.string() and var.value_type != "ISO_TIME" and \
                     _any_match(arrow[name], special):
                 return None
-        if mark:
+        kind = kinds[-1].value_type
+        if mark and len(mark) == 1 and kind in _ARROW_TYPES:
+            # a number before a one-character marker: each field must hold the marker once, and the conversion
+            # of what is left once the marker and the blanks after it are stripped fails for a marker anywhere
+            # else: two passes over the column where stripping the blanks, checking and cutting off the marker
+            # and stripping again took five
+            last = arrow.column(names[-1])
+            markers = pc.min_max(pc.count_substring(last, mark)).as_py()
+            if arrow.num_rows and (markers["min"], markers["max"]) != (1, 1):
+                return None
+            arrow = arrow.set_column(len(names) - 1, names[-1], pc.cast(pc.utf8_rtrim(last, characters=f" \t\r{mark}"),
+                                                                        _ARROW_TYPES[kind]))
+        elif mark:
             last = pc.utf8_rtrim_whitespace(arrow.column(names[-1]))
             if arrow.num_rows and not pc.all(pc.ends_with(last, mark)).as_py():
                 return None
             last = pc.utf8_rtrim_whitespace(pc.utf8_slice_codeunits(last, 0, -len(mark)))
-            kind = kinds[-1].value_type
             if special and kind not in _ARROW_TYPES and kind != "ISO_TIME" and _any_match(last, special):
                 return None
             arrow = arrow.set_column(len(names) - 1, names[-1],
@@ -275,15 +286,25 @@ def _any_match(column: pa.ChunkedArray, pattern: str) -> bool:
 
 
 def _arrow_times(column: pa.ChunkedArray, fill: str, special: str | None) -> np.ndarray | None:
+    direct = not fill or fill.startswith("9999")  # such a fill is out of datetime64[ns]'s range: never a time
+    if direct:
+        try:  # times with no blanks around them (most files'): a pass over the column fewer
+            return _timestamps(column)
+        except pa.ArrowInvalid:
+            pass  # blanks (cast again once trimmed, below), or what arrow does not read
     text = pc.utf8_trim_whitespace(column)
-    if not fill or fill.startswith("9999"):  # out of datetime64[ns]'s range, so never a valid time
+    if direct:
         try:
-            return pc.cast(text, pa.timestamp("ns", tz="UTC")).to_numpy().astype("datetime64[ns]")
+            return _timestamps(text)
         except pa.ArrowInvalid:
             pass  # fills, or times arrow does not read (more than 9 fraction digits, no 'Z'): pandas reads them
     if special and _any_match(text, special):
         return None
     return parse_times(text.to_numpy(zero_copy_only=False).astype(object), fill)
+
+
+def _timestamps(text: pa.ChunkedArray) -> np.ndarray:
+    return pc.cast(text, pa.timestamp("ns", tz="UTC")).to_numpy().astype("datetime64[ns]", copy=False)
 
 
 def _typed(var: Variable, block: np.ndarray, records: int) -> np.ndarray:
