@@ -537,7 +537,7 @@ def _merge(session: icechunk.Session, dataset_id: str,
         merge_into(session.store, stored, datasets, dict(removals), attrs, variable_attrs, stream)
     status = {r.path: r.status for r in results}
     provenance.append(zarr.open_group(session.store, mode="r+"), [(i.entry, status[i.path]) for i in accepted],
-                      pd.Timestamp.now("UTC"), count)
+                      pd.Timestamp.now("UTC"), count, known.index)
     return results, touched
 
 

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
@@ -22,7 +22,7 @@ import zarr
 
 from ..errors import StoreDamagedError
 from . import tables
-from .key_index import KeyIndex, build, key_hash
+from .key_index import ROWS, KeyIndex, build, key_hash
 from .layout import META, record_dims, time_bounds
 
 log = logging.getLogger(__name__)
@@ -141,6 +141,9 @@ class KnownFiles:
     """Ranks of current files, newest first: all of them (``complete``), or the newest, among which at least one
     has a key other than those asked for when the dataset holds such a file."""
     complete: bool
+    index: KeyIndex | None = field(default=None, compare=False)
+    """The table's key index as these were found through it, its chunks kept: the append that follows points the
+    keys brought at their new rows without reading those chunks again."""
 
     @classmethod
     def of(cls, entries: list[FileEntry], keys: set[str]) -> KnownFiles:
@@ -178,7 +181,7 @@ def known_files(root: zarr.Group, where: str, keys: set[str]) -> KnownFiles | No
     complete = len(newest) >= count
     if not complete and all(r[1][0] in keys for r in newest):  # the newest are all being brought again
         return _known_by_reading(table, where, keys)
-    return KnownFiles(count, by_key, newest, complete)
+    return KnownFiles(count, by_key, newest, complete, index)
 
 
 def _newest_attribute(table: zarr.Group) -> list[Rank] | None:
@@ -231,15 +234,17 @@ def count(root: zarr.Group) -> int:
 
 
 def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timestamp | None,
-           current_count: int) -> None:
+           current_count: int, index: KeyIndex | None = None) -> None:
     """Add a row per (file, what happened to it) after the rows there, all ingested at ``at`` (None: not known);
     ``current_count``: how many files the dataset holds with them. Each file becomes its delivery's current one;
-    the key index and the newest current files follow."""
+    the key index (``index``: as :func:`known_files` read it in this session) and the newest current files
+    follow."""
     table = _table(root)
     rows = tables.length(table, FILES) if table is not None else 0
     before = _newest_attribute(table) if table is not None else []
     held_before = int(table.attrs.get("current", 0)) if table is not None else 0
-    index = KeyIndex.open(root, INDEX, rows) if table is not None else None
+    if index is None or table is None or int(index.array.attrs.get(ROWS, -1)) != rows:
+        index = KeyIndex.open(root, INDEX, rows) if table is not None else None
     main = "time"
     tables.write(root, FILES, {
         "file": [e.file for e, _ in entries], "key": [e.key for e, _ in entries],
