@@ -85,6 +85,7 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
         expected = heliohub.read_file(result.path, include_paths=cef_headers)
         stored = open_stored(archive, result.dataset_id)
         assert_time_index(stored)
+        _opened_for_merge_as_xarray_decodes_it(archive, result.dataset_id)
         if entries[result.dataset_id]["files"] == 1:
             xr.testing.assert_identical(without_provenance(stored), without_provenance(expected))
             assert without_provenance(stored).attrs == expected.attrs
@@ -105,6 +106,18 @@ def test_ingest_everything_and_read_back_what_the_files_hold(archive, cef_header
     assert set(files["file"]) == {FGM, cdf} and files["current"].all() and set(files["status"]) == {"ingested"}
     assert all(len(c) == 64 for c in files["checksum"]) and (files["size"] > 0).all()
     assert fgm["nbytes"] > 0 and fgm["stored_bytes"] > 0
+
+
+def _opened_for_merge_as_xarray_decodes_it(archive: str, dataset_id: str) -> None:
+    """What a merge opens of a stored group (its times viewed lazily, nothing read) is what xarray's decoding gives."""
+    session = StoreLocation.resolve(archive).repository(dataset_id).readonly_session(branch=BRANCH)
+    ours = merge.open_for_merge(session.store)
+    assert not ours.xindexes
+    xarrays = xr.open_zarr(session.store, consolidated=False, chunks=None, create_default_indexes=False,
+                           decode_timedelta=xr.coders.CFTimedeltaCoder(decode_via_units=False))
+    xr.testing.assert_identical(ours.load(), xarrays.load())
+    for name, variable in xarrays.variables.items():
+        assert ours[name].encoding.get("units") == variable.encoding.get("units"), name
 
 
 def test_files_in_any_order_give_one_sorted_dataset(archive, tmp_path, cef_headers, monkeypatch):
