@@ -19,7 +19,6 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 import zarr
-from xarray.core import indexing
 
 from ..errors import (
     ArchiveError,
@@ -31,7 +30,7 @@ from ..errors import (
 )
 from . import catalog, legacy, provenance, time_index
 from .caveats import caveats
-from .layout import TIME_UNITS, VARIABLE_ORDER, record_dims, time_bounds
+from .layout import TIME_UNITS, VARIABLE_ORDER, lazily_converted, record_dims, time_bounds
 from .location import BRANCH, CATALOG, StoreLocation, check_dataset_id, forget_repositories, opened_repository
 from .versions import pinned_session
 
@@ -320,29 +319,13 @@ def _stored_times(ds: xr.Dataset) -> tuple[list[str], set[str], str | None]:
     return times, axes, min(axes, key=lambda d: (d != "time", d), default=None)
 
 
-class _ObjectText(xr.backends.BackendArray):
-    """A stored text variable read as the readers give text (object arrays of str), lazily: Zarr 3 and xarray
-    hand back numpy's StringDType for Zarr's string type."""
-
-    def __init__(self, variable: xr.Variable) -> None:
-        self.variable = variable
-        self.shape = variable.shape
-        self.dtype = np.dtype(object)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
-
-    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        return np.asarray(self.variable[key].values).astype(object)
-
-
 def _text_as_objects(variable: xr.Variable) -> xr.Variable:
-    """The text variable with object dtype: lazily when it is not a dask array, as dask when it is."""
+    """The text variable as the readers give text (object arrays of str; Zarr 3 and xarray hand back numpy's
+    StringDType for Zarr's string type): lazily when it is not a dask array, as dask when it is."""
     if variable.chunks is not None:
         return variable.astype(object)
-    data = indexing.LazilyIndexedArray(_ObjectText(variable))
-    return xr.Variable(variable.dims, data, variable.attrs, {k: v for k, v in variable.encoding.items()
-                                                             if k != "dtype"})
+    return lazily_converted(variable, object, lambda values: values.astype(object), variable.attrs,
+                            {k: v for k, v in variable.encoding.items() if k != "dtype"})
 
 
 def _records_for(bounds: tuple[np.ndarray, np.ndarray], chunk: int, records: int, start_given: TimeLike,

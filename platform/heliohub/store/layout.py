@@ -17,10 +17,12 @@ re-measures them). In short:
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import xarray as xr
+from xarray.core import indexing
 from zarr.codecs import BloscCodec, BloscShuffle, ZstdCodec
 
 CHUNK_BYTES = 4 << 20
@@ -76,6 +78,28 @@ def encode_times(ds: xr.Dataset) -> xr.Dataset:
         return ds
     return ds.assign_coords({n: v for n, v in replaced.items() if n in ds.coords}).assign(
         {n: v for n, v in replaced.items() if n not in ds.coords})
+
+
+class _Converted(xr.backends.BackendArray):
+    """A stored variable's values passed through a conversion as they are read, only what is indexed."""
+
+    def __init__(self, variable: xr.Variable, dtype: np.dtype, convert: Callable[[np.ndarray], np.ndarray]) -> None:
+        self.variable, self.convert = variable, convert
+        self.shape, self.dtype = variable.shape, dtype
+
+    def __getitem__(self, key: Any) -> np.ndarray:
+        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
+
+    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
+        return self.convert(np.asarray(self.variable[key].values))
+
+
+def lazily_converted(variable: xr.Variable, dtype: Any, convert: Callable[[np.ndarray], np.ndarray],
+                     attrs: dict[str, Any], encoding: dict[str, Any]) -> xr.Variable:
+    """``variable`` (opened lazily, not as dask) as values of ``dtype`` that ``convert`` makes of its own as they
+    are read, with ``attrs`` and ``encoding``: xarray's backend array protocol, as its guide to backends uses it."""
+    data = indexing.LazilyIndexedArray(_Converted(variable, np.dtype(dtype), convert))
+    return xr.Variable(variable.dims, data, attrs, encoding)
 
 
 def encoding(ds: xr.Dataset) -> dict[str, dict[str, Any]]:

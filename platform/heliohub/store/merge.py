@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 import xarray as xr
 import zarr
-from xarray.core import indexing
 
 from . import time_index
 from .chunks import set_whole_chunks
-from .layout import TIME_UNITS, encode_times, encoding, record_dims
+from .layout import TIME_UNITS, encode_times, encoding, lazily_converted, record_dims
 from .tables import each
 from .time_index import pieces
 
@@ -316,7 +315,7 @@ def merge_into(store: Any, stored: xr.Dataset, datasets: list[xr.Dataset],
 def open_for_merge(store: Any) -> xr.Dataset:
     """A stored dataset as a merge reads it: lazily, with no index built on its time axes (which would read them
     whole: 1.3 GB of times for 20 years of 4 s data), and no value read: times as heliohub stores them are viewed
-    as ``datetime64[ns]`` (:class:`_StoredTimes`) where xarray's decoding reads each time variable's first and last
+    as ``datetime64[ns]`` (:func:`_as_times`) where xarray's decoding reads each time variable's first and last
     value to choose its type (on S3, requests for chunks the merge may not need)."""
     # durations stay as stored (numbers with their units): xarray's default since 2025.08, asked for explicitly
     durations = xr.coders.CFTimedeltaCoder(decode_via_units=False)
@@ -327,33 +326,19 @@ def open_for_merge(store: Any) -> xr.Dataset:
         # times in other units (a group another tool wrote): xarray decodes them
         return xr.open_zarr(store, consolidated=False, chunks=None, create_default_indexes=False,
                             decode_timedelta=durations)
-    variables = {name: _StoredTimes.variable(v) if name in ours else v for name, v in ds.variables.items()}
+    variables = {name: _as_times(v) if name in ours else v for name, v in ds.variables.items()}
     coords = xr.Coordinates({name: variables[name] for name in ds.coords}, indexes={})  # no index: nothing read
     return xr.Dataset({name: variables[name] for name in ds.data_vars}, coords=coords, attrs=ds.attrs)
 
 
-class _StoredTimes(xr.backends.BackendArray):
-    """A stored time variable (int64 nanoseconds since 1970, NaT as int64's minimum: :func:`layout.encode_times`)
-    read lazily as ``datetime64[ns]``, as xarray decodes it, reading only what is indexed."""
-
-    def __init__(self, variable: xr.Variable) -> None:
-        self.variable = variable
-        self.shape = variable.shape
-        self.dtype = np.dtype("datetime64[ns]")
-
-    @classmethod
-    def variable(cls, stored: xr.Variable) -> xr.Variable:
-        """``stored`` as xarray would decode it: values as times, units and calendar in its encoding."""
-        attrs = {k: v for k, v in stored.attrs.items() if k not in ("units", "calendar")}
-        encoding = {**stored.encoding, "units": TIME_UNITS, "calendar": stored.attrs.get("calendar"),
-                    "dtype": np.dtype("int64")}
-        return xr.Variable(stored.dims, indexing.LazilyIndexedArray(cls(stored)), attrs, encoding)
-
-    def __getitem__(self, key: Any) -> np.ndarray:
-        return indexing.explicit_indexing_adapter(key, self.shape, indexing.IndexingSupport.OUTER, self._read)
-
-    def _read(self, key: tuple[Any, ...]) -> np.ndarray:
-        return np.asarray(self.variable[key].values).view(self.dtype)
+def _as_times(stored: xr.Variable) -> xr.Variable:
+    """A time variable as heliohub stores it (int64 nanoseconds since 1970, NaT as int64's minimum:
+    :func:`layout.encode_times`) as xarray decodes it, lazily: ``datetime64[ns]`` values, units and calendar in its
+    encoding."""
+    attrs = {k: v for k, v in stored.attrs.items() if k not in ("units", "calendar")}
+    encoding = {**stored.encoding, "units": TIME_UNITS, "calendar": stored.attrs.get("calendar"),
+                "dtype": np.dtype("int64")}
+    return lazily_converted(stored, "datetime64[ns]", lambda values: values.view("datetime64[ns]"), attrs, encoding)
 
 
 def _position(times: zarr.Array, bounds: tuple[np.ndarray, np.ndarray] | None, moment: np.datetime64) -> int:
