@@ -56,10 +56,14 @@ class KeyIndex:
             array = parent[path]
         except KeyError:
             return None
-        if not isinstance(array, zarr.Array) or array.ndim != 2 or array.shape[1] != 2 \
-                or int(array.attrs.get(ROWS, -1)) != rows:
+        if not isinstance(array, zarr.Array) or array.ndim != 2 or array.shape[1] != 2:
             return None
-        return cls(array)
+        index = cls(array)
+        return index if index.covers(rows) else None
+
+    def covers(self, rows: int) -> bool:
+        """Whether the index covers exactly the first ``rows`` rows of its table (its ``rows`` attribute)."""
+        return int(self.array.attrs.get(ROWS, -1)) == rows
 
     def _chunk(self, index: int) -> np.ndarray:
         block = self._chunks.get(index)

@@ -22,7 +22,7 @@ import zarr
 
 from ..errors import StoreDamagedError
 from . import tables
-from .key_index import ROWS, KeyIndex, build, key_hash
+from .key_index import KeyIndex, build, key_hash
 from .layout import META, record_dims, time_bounds
 
 log = logging.getLogger(__name__)
@@ -243,7 +243,7 @@ def append(root: zarr.Group, entries: list[tuple[FileEntry, str]], at: pd.Timest
     rows = tables.length(table, FILES) if table is not None else 0
     before = _newest_attribute(table) if table is not None else []
     held_before = int(table.attrs.get("current", 0)) if table is not None else 0
-    if index is None or table is None or int(index.array.attrs.get(ROWS, -1)) != rows:
+    if index is None or table is None or not index.covers(rows):
         index = KeyIndex.open(root, INDEX, rows) if table is not None else None
     main = "time"
     tables.write(root, FILES, {
