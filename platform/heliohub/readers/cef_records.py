@@ -11,10 +11,14 @@ fast ones have already failed.
 
 from __future__ import annotations
 
+import concurrent.futures
 import csv
+import functools
 import io
+import os
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -33,6 +37,7 @@ _COMMENT_LINES = re.compile(rb"^[ \t]*![^\n]*\n?", re.MULTILINE)
 _COMMENTS = re.compile(rb"![^\n]*")
 _ARROW_TYPES = {"FLOAT": pa.float32(), "DOUBLE": pa.float64(), "INT": pa.int32(), "BYTE": pa.int8()}
 _ARROW_BLOCK = 16 << 20
+_T = TypeVar("_T")
 _A_VALUE = re.compile(rb"^[ \t]*[^\s!]", re.MULTILINE)
 """A line holding something other than blanks and a comment."""
 WIDE_RECORD = 4096
@@ -249,12 +254,16 @@ def _arrow_fields(data: bytes, start: int, end: int, header: Header,
             # of what is left once the marker and the blanks after it are stripped fails for a marker anywhere
             # else: two passes over the column where stripping the blanks, checking and cutting off the marker
             # and stripping again took five
-            last = arrow.column(names[-1])
-            markers = pc.min_max(pc.count_substring(last, mark)).as_py()
-            if arrow.num_rows and (markers["min"], markers["max"]) != (1, 1):
+            def number(chunk: pa.Array) -> pa.Array | None:
+                markers = pc.min_max(pc.count_substring(chunk, mark)).as_py()
+                if len(chunk) and (markers["min"], markers["max"]) != (1, 1):
+                    return None
+                return pc.cast(pc.utf8_rtrim(chunk, characters=f" \t\r{mark}"), _ARROW_TYPES[kind])
+
+            numbers = _each_chunk(number, arrow.column(names[-1]))
+            if any(part is None for part in numbers):
                 return None
-            arrow = arrow.set_column(len(names) - 1, names[-1], pc.cast(pc.utf8_rtrim(last, characters=f" \t\r{mark}"),
-                                                                        _ARROW_TYPES[kind]))
+            arrow = arrow.set_column(len(names) - 1, names[-1], pa.chunked_array(numbers, type=_ARROW_TYPES[kind]))
         elif mark:
             last = pc.utf8_rtrim_whitespace(arrow.column(names[-1]))
             if arrow.num_rows and not pc.all(pc.ends_with(last, mark)).as_py():
@@ -304,7 +313,23 @@ def _arrow_times(column: pa.ChunkedArray, fill: str, special: str | None) -> np.
 
 
 def _timestamps(text: pa.ChunkedArray) -> np.ndarray:
-    return pc.cast(text, pa.timestamp("ns", tz="UTC")).to_numpy().astype("datetime64[ns]", copy=False)
+    kind = pa.timestamp("ns", tz="UTC")
+    times = pa.chunked_array(_each_chunk(lambda chunk: pc.cast(chunk, kind), text), type=kind)
+    return times.to_numpy().astype("datetime64[ns]", copy=False)
+
+
+@functools.cache
+def _pool(pid: int) -> concurrent.futures.ThreadPoolExecutor:
+    """Threads for :func:`_each_chunk` (by pid: a forked process makes its own)."""
+    return concurrent.futures.ThreadPoolExecutor(os.cpu_count() or 1, thread_name_prefix="heliohub-cef")
+
+
+def _each_chunk(function: Callable[[pa.Array], _T], column: pa.ChunkedArray) -> list[_T]:
+    """``function`` of each chunk of ``column`` (one per block of the CSV reader), side by side on the cores:
+    Arrow's compute functions let go of the GIL, but run each call on one core."""
+    if column.num_chunks < 2:
+        return [function(chunk) for chunk in column.chunks]
+    return list(_pool(os.getpid()).map(function, column.chunks))
 
 
 def _typed(var: Variable, block: np.ndarray, records: int) -> np.ndarray:
