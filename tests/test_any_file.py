@@ -362,3 +362,59 @@ def test_an_include_folder_that_cannot_be_read_is_named_not_reported_missing(tmp
     finally:
         (folder / "headers" / "irfu").chmod(0o755)
         shutil.rmtree(folder, ignore_errors=True)
+
+
+def _public_dataset(dataset) -> object:
+    """What xarray's public constructor builds from a dataset's variables, as the readers hand them over."""
+    import xarray as xr
+
+    def base(name):
+        return dataset.variables[name].to_base_variable()
+    return xr.Dataset({name: base(name) for name in dataset.data_vars},
+                      coords={name: base(name) for name in dataset.coords}, attrs=dict(dataset.attrs))
+
+
+def _same_build(built, expected) -> None:
+    import xarray as xr
+
+    xr.testing.assert_identical(built, expected)
+    assert list(built.variables) == list(expected.variables)
+    assert list(built.coords) == list(expected.coords) and list(built.sizes.items()) == list(expected.sizes.items())
+    assert {name: (type(index), index.equals(expected.xindexes[name])) for name, index in built.xindexes.items()} \
+        == {name: (type(index), True) for name, index in expected.xindexes.items()}
+    assert all(type(built.variables[n]) is type(expected.variables[n]) for n in expected.variables)
+
+
+def test_every_real_file_reads_into_what_xarrays_constructor_builds():
+    """The readers put their datasets together through an internal of xarray's (readers/dataset_construction.py,
+    for its speed): every real CEF and CDF file gives what ``xr.Dataset(...)`` gives from the same variables."""
+    files = sorted(p for p in real_file().rglob("*") if p.is_file() and (".cdf" in p.name or ".cef" in p.name))
+    assert len(files) >= 15
+    for path in files:
+        dataset = heliohub.read_file(path, include_paths=demo.include_paths())
+        _same_build(dataset, _public_dataset(dataset))
+
+
+def test_what_the_fast_construction_does_not_handle_is_left_to_xarrays_constructor():
+    import xarray as xr
+
+    from heliohub.readers.dataset_construction import build_dataset
+
+    time = xr.Variable(("time",), np.array(["2001-01-01", "2001-01-02"], dtype="datetime64[ns]"))
+    label = xr.Variable(("component",), np.array(["x", "y", "z"], dtype=object), {"long_name": "axis"})
+    field_ = xr.Variable(("time", "component"), np.ones((2, 3), "f4"), {"units": "nT"})
+    cases = [({"B": field_, "component": label}, {"time": time}),  # a data variable named as its dimension
+             ({"B": field_}, {"time": time, "component": label}),
+             ({}, {"time": time}),
+             ({"time2": time, "time": field_}, {})]  # a variable named as its dimension, not one-dimensional
+    for data_vars, coords in cases:
+        _same_build(build_dataset(dict(data_vars), dict(coords), {"a": 1}),
+                    xr.Dataset(data_vars, coords=coords, attrs={"a": 1}))
+    wrong = [({"B": xr.Variable(("time",), np.ones(3))}, {"time": time}),  # sizes in conflict
+             ({"time": time}, {"time": time})]  # a name given twice
+    for data_vars, coords in wrong:
+        with pytest.raises(ValueError) as public:
+            xr.Dataset(data_vars, coords=coords)
+        with pytest.raises(ValueError) as fast:
+            build_dataset(dict(data_vars), dict(coords), {})
+        assert str(fast.value) == str(public.value)

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import gc
+import gzip
+import struct
 import subprocess
 import sys
+import zlib
 
 import cdflib
 import numpy as np
 import pytest
+import xarray as xr
 from cdflib.cdfwrite import CDF as CdfWriter
 
 import heliohub
@@ -87,6 +91,51 @@ def test_compressed_tt2000_spectra_equal_cdflib():
     np.testing.assert_array_equal(ds["EPOCH_1"].values, _cdflib_times(reference, "EPOCH_1"))
     assert ds.attrs["dataset_id"] == "solo_L2_epd-ept-north-hcad"
     assert ds["Ion_Flux"].attrs["units"] == ds["Ion_Flux"].attrs["UNITS"]
+
+
+EPD = "solo_L2_epd-ept-north-hcad_20200713_V02.cdf"  # a real CDF 3 file under whole-file GZIP compression
+
+
+def _with_member(source: bytes, member: bytes, promised: int | None = None) -> bytes:
+    """The real compressed CDF with another GZIP member in its compressed-file record (CCR), and its
+    uncompressed size (``promised``) changed if given; the compression parameters record follows, moved."""
+    _, _, cpr, uncompressed = struct.unpack_from(">qiqq", source, 8)
+    cpr_size = struct.unpack_from(">q", source, cpr)[0]
+    head = 8 + 8 + 4 + 8 + 8 + 4
+    record = struct.pack(">qiqqi", head - 8 + len(member), 10, 8 + head - 8 + len(member),
+                         uncompressed if promised is None else promised, 0)
+    return source[:8] + record + member + source[cpr:cpr + cpr_size]
+
+
+def _member_of(source: bytes) -> bytes:
+    size = struct.unpack_from(">q", source, 8)[0]
+    return source[8 + 8 + 4 + 8 + 8 + 4:8 + size]
+
+
+def test_a_compressed_cdf_is_checked_inside_and_read_whatever_its_gzip_header_holds(tmp_path):
+    source = real_file("solar_orbiter", "cdf", EPD).read_bytes()
+    member = _member_of(source)
+    assert member[:4] == b"\x1f\x8b\x08\x00"  # the file's own member has no optional fields
+    body = gzip.decompress(member)
+    # the same body in a member with every optional field of RFC 1952 (extra field, name, comment, header CRC)
+    header = b"\x1f\x8b\x08" + bytes([4 | 8 | 16 | 2]) + member[4:10] + b"\x03\x00abc" + b"body\x00" + b"x\x00"
+    fields = header + struct.pack("<H", zlib.crc32(header) & 0xFFFF) + member[10:]
+    expected = heliohub.read_file(real_file("solar_orbiter", "cdf", EPD))
+    path = tmp_path / EPD
+    path.write_bytes(_with_member(source, fields))
+    xr.testing.assert_identical(heliohub.read_file(path).drop_attrs(), expected.drop_attrs())
+    damaged = bytearray(member)
+    damaged[len(member) // 2] ^= 0x40
+    crc = len(member) - 8  # the trailer's CRC-32
+    cases = {"does not decompress|fails its CRC check|gives": _with_member(source, bytes(damaged)),
+             "fails its CRC check": _with_member(source, member[:crc] + bytes([member[crc] ^ 1]) + member[crc + 1:]),
+             "gives 14559553 bytes, its header promises 14559554": _with_member(source, member, len(body) + 1),
+             "cannot hold the 1000000000000 bytes": _with_member(source, member, 10**12),
+             "not a GZIP member": _with_member(source, b"\x1f\x8c" + member[2:])}
+    for message, content in cases.items():
+        path.write_bytes(content)
+        with pytest.raises(FileReadError, match=f"corrupt or truncated CDF: .*({message})"):
+            heliohub.read_file(path)
 
 
 def test_zero_record_cdf_gives_an_empty_time_axis():

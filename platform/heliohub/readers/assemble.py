@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 import xarray as xr
 
+from .dataset_construction import build_dataset
+
 TIME = "time"
 
 
@@ -283,4 +285,4 @@ def assemble(variables: list[RawVariable], global_attrs: dict[str, Any],
 
     attrs = dict(global_attrs)
     attrs.update({key: value for key, value in normalised.items() if value not in (None, "", [])})
-    return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+    return build_dataset(data_vars, coords, attrs)

@@ -27,6 +27,7 @@ _MAX_DIMS = 10
 # size, or 1 GiB for small files, is more than any real file declares.
 _MOST_VALUES = 1 << 30
 _MOST_EXPANSION = 1000
+_MOST_DEFLATE_EXPANSION = 1032  # DEFLATE's most: 258 bytes from a length code of at most 2 bits
 
 # An attribute entry's fixed fields: size, type, next entry, attribute, data type, variable number, values.
 _WIDE_ENTRY, _NARROW_ENTRY = struct.Struct(">qiqiiii"), struct.Struct(">iiiiiii")
@@ -75,11 +76,11 @@ class _Layout:
         return self._int32(self.data, at)[0]
 
 
-def uncompressed_cdf(data: bytes) -> bytes:
-    """The CDF with its structure checked, and whole-file GZIP compression undone.
+def check_cdf(data: bytes) -> None:
+    """Check the CDF's record structure, that of the file inside whole-file GZIP compression included.
 
     Raises CdfStructureError naming what is damaged. Files compressed with another whole-file method (RLE,
-    Huffman) are returned as they are once their compressed record is found complete.
+    Huffman) pass once their compressed record is found complete.
     """
     if len(data) < 8:
         raise CdfStructureError(f"only {len(data)} bytes: shorter than a CDF's magic numbers")
@@ -88,17 +89,19 @@ def uncompressed_cdf(data: bytes) -> bytes:
         raise CdfStructureError("not a CDF (unknown magic number)")
     layout = _Layout(data, wide=magic == V3_MAGIC)
     if kind == COMPRESSED:
-        data = _decompress(layout)
-        if data is None:
-            return layout.data
-        layout = _Layout(data, wide=layout.wide)
+        uncompressed = _decompress(layout)
+        if uncompressed is None:
+            return
+        layout = _Layout(uncompressed, wide=layout.wide)
     elif kind != UNCOMPRESSED:
         raise CdfStructureError("unknown compression marker after the magic number")
     _check_records(layout)
-    return layout.data
 
 
-def _decompress(layout: _Layout) -> bytes | None:
+def _decompress(layout: _Layout) -> bytearray | None:
+    """The file a GZIP-compressed CDF holds (its magic numbers, then the body the compressed record holds), for
+    checking only: pycdfpp decodes the compressed file itself (it takes the bytes it is given only as ``bytes``,
+    which a decompressor cannot write into)."""
     size, _ = layout.header(8, (CCR,), "the compressed-file record (CCR)")
     o = layout.offset_size
     cpr_offset = layout.offset(8 + o + 4)
@@ -108,14 +111,47 @@ def _decompress(layout: _Layout) -> bytes | None:
     start = 8 + o + 4 + o + o + 4
     if method != _GZIP:
         return None
+    member = memoryview(layout.data)[start:8 + size]
+    stream = _deflate_stream(member)
+    if stream is None or uncompressed_size < 0:
+        raise CdfStructureError("the compressed file body is not a GZIP member")
+    if uncompressed_size > _MOST_DEFLATE_EXPANSION * len(stream) + 1024:
+        raise CdfStructureError(f"the compressed file body ({len(stream)} bytes) cannot hold the "
+                                f"{uncompressed_size} bytes its header promises")
+    crc, length = struct.unpack_from("<II", member, len(member) - 8)
+    # libdeflate decompresses into one new buffer, but only from its start: the file's first 8 bytes go in front
+    # of the body as a stored block (no final-block flag, a length of 8 and its complement), so that the file is
+    # made whole in that buffer without a copy of the body (a fresh copy of a large body cost more than its
+    # decompression, measured on the Solar Orbiter EPD file)
+    head = layout.data[:4] + UNCOMPRESSED
     try:
-        body = deflate.gzip_decompress(layout.data[start:8 + size])  # libdeflate: 5x zlib, and checks the CRC
+        file = deflate.deflate_decompress(b"\x00\x08\x00\xf7\xff" + head + stream, 8 + uncompressed_size + 1)
     except deflate.DeflateError as error:
         raise CdfStructureError(f"the compressed file body does not decompress ({error})") from error
-    if len(body) != uncompressed_size:
-        raise CdfStructureError(f"the compressed file body gives {len(body)} bytes, its header promises "
+    if len(file) - 8 != uncompressed_size or length != uncompressed_size & 0xFFFFFFFF:
+        raise CdfStructureError(f"the compressed file body gives {len(file) - 8} bytes, its header promises "
                                 f"{uncompressed_size}")
-    return layout.data[:4] + UNCOMPRESSED + body
+    if deflate.crc32(memoryview(file)[8:]) != crc:
+        raise CdfStructureError("the compressed file body fails its CRC check")
+    return file
+
+
+def _deflate_stream(member: memoryview) -> memoryview | None:
+    """The DEFLATE stream of a GZIP member (RFC 1952), without its header and trailer; None if it is none."""
+    if len(member) < 18 or member[:3] != b"\x1f\x8b\x08":
+        return None
+    flags, at = member[3], 10
+    if flags & 4:  # FEXTRA
+        at += 2 + int.from_bytes(member[at:at + 2], "little")
+    for flag in (8, 16):  # FNAME, FCOMMENT: zero-terminated
+        if flags & flag:
+            end = bytes(member[at:at + 65536]).find(b"\x00")
+            if end < 0:
+                return None
+            at += end + 1
+    if flags & 2:  # FHCRC
+        at += 2
+    return member[at:len(member) - 8] if at <= len(member) - 8 else None
 
 
 def _chain(layout: _Layout, head: int, kinds: tuple[int, ...], what: str, next_at: int = 0):
