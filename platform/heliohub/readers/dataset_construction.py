@@ -17,8 +17,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
+import pandas as pd
 import xarray as xr
 from xarray.indexes import PandasIndex
+
+_NANOSECONDS = np.dtype("datetime64[ns]")
 
 
 def build_dataset(data_vars: dict[str, xr.Variable], coords: dict[str, xr.Variable],
@@ -41,7 +45,12 @@ def build_dataset(data_vars: dict[str, xr.Variable], coords: dict[str, xr.Variab
             indexed.append(name)
     indexes = {}
     for name in indexed:
-        index = PandasIndex.from_variables({name: variables[name]}, options={})
+        variable = variables[name]
+        if variable.dtype == _NANOSECONDS:
+            # the times as they are: PandasIndex.from_variables copies them through pd.Index (fresh memory)
+            index = PandasIndex(pd.DatetimeIndex(variable.values, copy=False, name=name), name, variable.dtype)
+        else:
+            index = PandasIndex.from_variables({name: variable}, options={})
         variables.update(index.create_variables({name: variables[name]}))
         indexes[name] = index
     return xr.Dataset._construct_direct(variables, {*coords, *indexed}, sizes, dict(attrs), indexes)
