@@ -27,7 +27,7 @@ _MAX_DIMS = 10
 # size, or 1 GiB for small files, is more than any real file declares.
 _MOST_VALUES = 1 << 30
 _MOST_EXPANSION = 1000
-_MOST_DEFLATE_EXPANSION = 1032  # DEFLATE's most: 258 bytes from a length code of at most 2 bits
+_MOST_DEFLATE_EXPANSION = 1032  # DEFLATE's most: a 258-byte match costs 2 bits at the least
 
 # An attribute entry's fixed fields: size, type, next entry, attribute, data type, variable number, values.
 _WIDE_ENTRY, _NARROW_ENTRY = struct.Struct(">qiqiiii"), struct.Struct(">iiiiiii")
