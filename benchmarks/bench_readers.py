@@ -9,7 +9,7 @@ faster than that. pycdfpp's bare decode is timed beside it (``ceiling_vs_pycdfpp
 such a reader could reach). A second floor adds what a time-indexed dataset costs (the record-varying variables on
 one ``time`` dimension indexed by the file's time variable): ``time_indexed_floor_vs_floor`` is the best ratio to
 the floor that any reader returning a time-indexed dataset through xarray's public constructor can reach. A third
-adds the structure check that keeps a damaged file from crashing the process in pycdfpp (``check_cdf``):
+adds the structure check that keeps a damaged file from crashing the process in pycdfpp (``checked_cdf``):
 ``checked_floor_vs_floor`` is the best ratio to the floor that a reader which is both time-indexed and safe on
 any bytes can reach.
 """
@@ -29,7 +29,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import fgm_like
 import heliohub
 from common import DATA, median_seconds, write_results
-from heliohub.readers.cdf_structure import check_cdf
+from heliohub.readers.cdf_structure import checked_cdf
 
 CEF_COPIES = 200  # 200 x the 3-day file: ~264 MB, 2.95 million records
 CDF_DAYS = 30
@@ -59,12 +59,7 @@ def pycdfpp_time_indexed(path: Path, *, checked: bool = False) -> xr.Dataset:
     """The floor with a time index: the same, but the record-varying variables share a ``time`` dimension indexed
     by the file's first time variable, as any reader returning a time-indexed dataset must build (xarray makes the
     index and checks the sizes). ``checked``: the file's structure is checked first, as heliohub's reader does."""
-    if checked:
-        data = path.read_bytes()
-        check_cdf(data)
-        cdf = pycdfpp.load(data, lazy_load=False)
-    else:
-        cdf = pycdfpp.load(str(path))
+    cdf = pycdfpp.load(checked_cdf(path.read_bytes()), lazy_load=False) if checked else pycdfpp.load(str(path))
     decoded = {name: (variable, pycdfpp.to_datetime64(variable) if variable.type in _TIMES
                       else np.asarray(variable.values)) for name, variable in cdf.items()}
     time_name = next(name for name, (variable, _) in decoded.items() if variable.type in _TIMES)

@@ -22,6 +22,7 @@ import pytest
 
 import heliohub
 from heliohub.errors import FileReadError, ReaderWarning
+from heliohub.readers import assemble
 from heliohub.store import access
 from heliohub.store.location import StoreLocation
 from heliohub.up import demo
@@ -47,23 +48,30 @@ def _line_of(lines: list[str], text: str, after: int = 0) -> int:
     return next(i for i, line in enumerate(lines) if i >= after and text in line)
 
 
-def test_fill_values_given_per_component_are_masked_per_component(tmp_path):
-    # the real FGM file, its vector's FILLVAL given once per component, and three records' values set to fills
+@pytest.mark.parametrize("block", [None, 64])
+def test_fill_values_given_per_component_are_masked_per_component(tmp_path, monkeypatch, block):
+    # the real FGM file, its vector's FILLVAL given once per component, and four records' values set to fills (the
+    # last one in the last block of records when the values are compared a few records at a time: ``block``)
+    if block:
+        monkeypatch.setattr(assemble, "_MASK_BLOCK", block)
     lines = _fgm_lines()
     start = _line_of(lines, f"START_VARIABLE  =  {VECTOR}")
     fill = _line_of(lines, "FILLVAL", start)
     lines[fill] = "    FILLVAL             = 999.99, 888.88, 777.77"
     first = _line_of(lines, "2001-07-06T21:16:10.814Z")
-    for offset, (component, value) in enumerate([(0, "999.99"), (1, "888.88"), (0, "888.88")]):
-        fields = lines[first + offset].split(",")
+    last = _line_of(lines, "2001-07-09T06:24:01.171Z")
+    for at, component, value in [(first, 0, "999.99"), (first + 1, 1, "888.88"), (first + 2, 0, "888.88"),
+                                 (last, 2, "777.77")]:
+        fields = lines[at].split(",")
         fields[2 + component] = value
-        lines[first + offset] = ",".join(fields)
+        lines[at] = ",".join(fields)
     ds = heliohub.read_file(_write(tmp_path, lines), include_paths=demo.include_paths())
     vector = ds[VECTOR].values
     assert np.isnan(vector[0, 0]) and np.isfinite(vector[0, 1:]).all()
     assert np.isnan(vector[1, 1]) and np.isfinite(vector[1, [0, 2]]).all()
     assert vector[2, 0] == np.float32(888.88)  # 888.88 is the y component's fill, not the x one's
-    assert np.isfinite(vector[3:]).all()
+    assert np.isfinite(vector[3:-1]).all()
+    assert np.isnan(vector[-1, 2]) and np.isfinite(vector[-1, :2]).all()
     assert ds[VECTOR].attrs["FILLVAL"] == pytest.approx([999.99, 888.88, 777.77])
 
 

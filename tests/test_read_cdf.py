@@ -11,6 +11,7 @@ import zlib
 
 import cdflib
 import numpy as np
+import pycdfpp
 import pytest
 import xarray as xr
 from cdflib.cdfwrite import CDF as CdfWriter
@@ -19,6 +20,7 @@ import heliohub
 from heliohub.errors import FileReadError, UnknownFormatError
 from heliohub.raw_files import read_raw_file
 from heliohub.readers import reader_for
+from heliohub.readers.cdf_structure import checked_cdf
 
 from .conftest import real_file
 
@@ -136,6 +138,29 @@ def test_a_compressed_cdf_is_checked_inside_and_read_whatever_its_gzip_header_ho
         path.write_bytes(content)
         with pytest.raises(FileReadError, match=f"corrupt or truncated CDF: .*({message})"):
             heliohub.read_file(path)
+
+
+def test_a_gzip_compressed_cdf_is_handed_to_pycdfpp_decompressed_and_decodes_the_same():
+    """The check decompresses a GZIP-compressed file once and pycdfpp decodes that; what pycdfpp decodes from it
+    must be what it decodes from the compressed file itself, every variable and attribute."""
+    source = real_file("solar_orbiter", "cdf", EPD).read_bytes()
+    inner = checked_cdf(source)
+    assert inner[:8] == source[:4] + b"\x00\x00\xff\xff"  # marked uncompressed
+    assert len(inner) == 8 + len(gzip.decompress(_member_of(source)))
+    compressed, decompressed = pycdfpp.load(source, lazy_load=False), pycdfpp.load(inner, lazy_load=False)
+    assert compressed.compression == pycdfpp.CompressionType.gzip_compression
+    assert decompressed.compression == pycdfpp.CompressionType.no_compression
+    assert [name for name, _ in compressed.items()] == [name for name, _ in decompressed.items()]
+    for name, variable in compressed.items():
+        other = decompressed[name]
+        assert (variable.type, variable.shape, variable.is_nrv) == (other.type, other.shape, other.is_nrv), name
+        np.testing.assert_array_equal(np.asarray(other.values), np.asarray(variable.values), err_msg=name)
+        assert {key: attr.value for key, attr in variable.attributes.items()} == {
+            key: attr.value for key, attr in other.attributes.items()}, name
+    assert {key: list(attr) for key, attr in compressed.attributes.items()} == {
+        key: list(attr) for key, attr in decompressed.attributes.items()}
+    plain = real_file("cluster", "cdf", CLUSTER_CDF[0][0]).read_bytes()
+    assert checked_cdf(plain) is plain  # an uncompressed file is decoded as it came
 
 
 def test_zero_record_cdf_gives_an_empty_time_axis():

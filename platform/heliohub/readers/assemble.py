@@ -17,6 +17,7 @@ The convention (written down for users in ``docs/conventions.md``):
 from __future__ import annotations
 
 import datetime
+import math
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
@@ -215,6 +216,9 @@ def fill_values(fill: Any, record_shape: tuple[int, ...], dtype: np.dtype) -> np
     return None
 
 
+_MASK_BLOCK = 1 << 16  # values compared at a time in a large array
+
+
 def _mask_fill(var: RawVariable) -> np.ndarray:
     values = var.values
     if var.fill is None or values.dtype.kind != "f":
@@ -222,10 +226,27 @@ def _mask_fill(var: RawVariable) -> np.ndarray:
     fill = fill_values(var.fill, var.record_shape, values.dtype)
     if fill is None:
         return values
-    mask = values == fill  # NaN fills (per component too) never compare equal: nothing to mask
+    # NaN fills (per component too) never compare equal: nothing to mask. A large array is compared a block of
+    # records at a time through one small mask: a mask the size of the array is fresh memory, which costs more than
+    # the comparison (2.1 against 1.6 ms for the Solar Orbiter EPD file's ten arrays)
+    record = math.prod(values.shape[1:])
+    rows = max(1, _MASK_BLOCK // max(1, record))
+    if fill.ndim >= values.ndim or len(values) <= rows:
+        return _masked(values, values == fill, slice(None))
+    buffer = np.empty(rows * record, dtype=bool)
+    for start in range(0, len(values), rows):
+        block = values[start:start + rows]
+        values = _masked(values, np.equal(block, fill, out=buffer[:block.size].reshape(block.shape)),
+                         slice(start, start + rows))
+    return values
+
+
+def _masked(values: np.ndarray, mask: np.ndarray, rows: slice) -> np.ndarray:
+    """``values`` with NaN where ``mask`` (of ``values[rows]``) is true; copied first if read-only."""
     if mask.any():
-        values = values.copy() if not values.flags.writeable else values
-        values[mask] = np.nan
+        if not values.flags.writeable:
+            values = values.copy()
+        np.copyto(values[rows], np.nan, where=mask)
     return values
 
 

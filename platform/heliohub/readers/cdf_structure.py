@@ -76,11 +76,13 @@ class _Layout:
         return self._int32(self.data, at)[0]
 
 
-def check_cdf(data: bytes) -> None:
-    """Check the CDF's record structure, that of the file inside whole-file GZIP compression included.
+def checked_cdf(data: bytes) -> bytes:
+    """Check the CDF's record structure, that of the file inside whole-file GZIP compression included, and return
+    the bytes pycdfpp should decode: ``data`` itself, or the file a GZIP-compressed CDF holds, decompressed once
+    here so that pycdfpp does not decompress it again.
 
     Raises CdfStructureError naming what is damaged. Files compressed with another whole-file method (RLE,
-    Huffman) pass once their compressed record is found complete.
+    Huffman) pass once their compressed record is found complete, and are returned as they are.
     """
     if len(data) < 8:
         raise CdfStructureError(f"only {len(data)} bytes: shorter than a CDF's magic numbers")
@@ -91,17 +93,17 @@ def check_cdf(data: bytes) -> None:
     if kind == COMPRESSED:
         uncompressed = _decompress(layout)
         if uncompressed is None:
-            return
+            return data
         layout = _Layout(uncompressed, wide=layout.wide)
     elif kind != UNCOMPRESSED:
         raise CdfStructureError("unknown compression marker after the magic number")
     _check_records(layout)
+    return layout.data
 
 
-def _decompress(layout: _Layout) -> bytearray | None:
-    """The file a GZIP-compressed CDF holds (its magic numbers, then the body the compressed record holds), for
-    checking only: pycdfpp decodes the compressed file itself (it takes the bytes it is given only as ``bytes``,
-    which a decompressor cannot write into)."""
+def _decompress(layout: _Layout) -> bytes | None:
+    """The file a GZIP-compressed CDF holds: its magic numbers, marked uncompressed, then the body the compressed
+    record holds; None for another compression method."""
     size, _ = layout.header(8, (CCR,), "the compressed-file record (CCR)")
     o = layout.offset_size
     cpr_offset = layout.offset(8 + o + 4)
@@ -133,7 +135,9 @@ def _decompress(layout: _Layout) -> bytearray | None:
                                 f"{uncompressed_size}")
     if deflate.crc32(memoryview(file)[8:]) != crc:
         raise CdfStructureError("the compressed file body fails its CRC check")
-    return file
+    # libdeflate writes a bytearray, which pycdfpp's eager load refuses; one copy to bytes costs less than
+    # pycdfpp decompressing the body again (1.3 against 5.5 ms on the Solar Orbiter EPD file)
+    return bytes(file)
 
 
 def _deflate_stream(member: memoryview) -> memoryview | None:
