@@ -19,8 +19,8 @@ from cdflib.cdfwrite import CDF as CdfWriter
 import heliohub
 from heliohub.errors import FileReadError, UnknownFormatError
 from heliohub.raw_files import read_raw_file
-from heliohub.readers import reader_for
-from heliohub.readers.cdf_structure import checked_cdf
+from heliohub.readers import cdf_structure, reader_for
+from heliohub.readers.cdf_structure import CdfStructureError, checked_cdf
 
 from .conftest import real_file
 
@@ -161,6 +161,22 @@ def test_a_gzip_compressed_cdf_is_handed_to_pycdfpp_decompressed_and_decodes_the
         key: list(attr) for key, attr in decompressed.attributes.items()}
     plain = real_file("cluster", "cdf", CLUSTER_CDF[0][0]).read_bytes()
     assert checked_cdf(plain) is plain  # an uncompressed file is decoded as it came
+
+
+def test_a_very_large_compressed_cdf_is_left_for_pycdfpp_to_decompress(monkeypatch):
+    """Two copies of a very large decompressed file are never held at once: the check's is dropped and pycdfpp
+    decompresses the file again (here with the bound lowered below the real EPD file's 14.6 MB)."""
+    path = real_file("solar_orbiter", "cdf", EPD)
+    expected = heliohub.read_file(path)
+    monkeypatch.setattr(cdf_structure, "_MOST_COPIED", 1 << 20)
+    source = path.read_bytes()
+    assert checked_cdf(source) is source
+    xr.testing.assert_identical(heliohub.read_file(path), expected)
+    # still checked inside: the same file with its descriptor record pointing past its end, compressed again
+    body = bytearray(gzip.decompress(_member_of(source)))
+    body[12:20] = struct.pack(">q", 1 << 40)  # the CDR (the body's first record): the GDR's offset
+    with pytest.raises(CdfStructureError, match=r"global descriptor record .* lies outside the file"):
+        checked_cdf(_with_member(source, gzip.compress(bytes(body), mtime=0)))
 
 
 def test_zero_record_cdf_gives_an_empty_time_axis():
