@@ -45,10 +45,10 @@ def check_whole(data: bytes, what: str) -> None:
     except UnknownFormatError:
         raise FetchError(f"{what}: the archive sent {describe(content)}, not a CDF, FITS or CEF file") from None
     if reader.name == "CDF":
-        from ..readers.cdf_structure import CdfStructureError, checked_cdf
+        from ..readers.cdf_structure import CdfStructureError, check_cdf
 
         try:
-            checked_cdf(content)
+            check_cdf(content)
         except CdfStructureError as error:
             raise FetchError(f"{what}: the CDF is truncated or damaged ({error})") from None
     elif reader.name == "FITS":
