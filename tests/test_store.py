@@ -19,7 +19,7 @@ import xarray as xr
 import zarr
 
 import heliohub
-from heliohub.store import access, catalog, layout, merge, provenance, time_index
+from heliohub.store import access, catalog, layout, location, merge, provenance, time_index
 from heliohub.store.ingest import ingest
 from heliohub.store.key_index import KeyIndex
 from heliohub.store.layout import VARIABLE_ORDER
@@ -185,6 +185,8 @@ def test_an_append_reads_the_last_chunks_not_the_whole_dataset(s3_archive, tmp_p
     # where the new records go, and only the chunks they land in are read back.
     monkeypatch.setattr(layout, "CHUNK_BYTES", 8192)
     monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+    # the small chunks stand for 4 MB ones, too large to be kept inside a manifest: objects the log can count
+    monkeypatch.setattr(location, "INLINE_CHUNK_BYTES", 512)
     parts = fgm_parts(tmp_path / "parts", 6)
     assert ingest(parts[:5], s3_archive, include_paths=cef_headers, progress=False).ok
     stored = open_stored(s3_archive, "C4_CP_FGM_SPIN")
@@ -803,6 +805,49 @@ def test_whole_chunks_are_stored_as_zarr_stores_them():
         assert stores[0]._store_dict.keys() == stores[1]._store_dict.keys()
         for key, value in stores[0]._store_dict.items():
             assert stores[1]._store_dict[key].to_bytes() == value.to_bytes(), (name, key)
+
+
+@pytest.mark.parametrize("written_before", [False, True], ids=["new", "written-before-the-settings"])
+def test_an_append_rewrites_one_manifest_and_stores_small_chunks_inside_it(tmp_path, written_before):
+    # location.repository_config: chunks up to INLINE_CHUNK_BYTES go inside the manifest, and manifests are split
+    # every MANIFEST_SPLIT_CHUNKS chunks along time, so an append writes one small manifest per array it changes
+    # (not one holding the whole history) and no chunk object for a short chunk. Real FGM values, in chunks of
+    # 100 records (2.4 kB: above Icechunk's default of 512 bytes), so that a short history spans several
+    # manifests; a repository made with Icechunk's defaults stands for a store written before these settings.
+    import icechunk
+
+    whole = heliohub.read_file(real_file("cluster", "cef", FGM), include_paths=[str(p) for p in CEF_HEADERS])
+    values = np.asarray(whole["B_vec_xyz_gse__C4_CP_FGM_SPIN"].values[:4050])
+    store = StoreLocation.resolve(tmp_path / "store")
+    if written_before:
+        old = icechunk.Repository.create(icechunk.local_filesystem_storage(str(tmp_path / "store" / "X_TEST")))
+        session = old.writable_session(BRANCH)
+        zarr.create_array(session.store, name="b", shape=(0, 3), dtype=values.dtype, chunks=(100, 3))
+        session.commit("made with Icechunk's defaults")
+    repo = store.repository("X_TEST", create=True)
+    session = repo.writable_session(BRANCH)
+    array = zarr.open_group(session.store, mode="a").require_array("b", shape=(0, 3), dtype=values.dtype,
+                                                                   chunks=(100, 3))
+    array.resize((4000, 3))
+    array[:] = values[:4000]
+    first = session.commit("history: 40 chunks")
+    chunk_objects = sorted((tmp_path / "store" / "X_TEST" / "chunks").glob("*"))
+    manifests = repo.lookup_snapshot(first).manifests
+    assert chunk_objects == [] and len(manifests) == 40 // location.MANIFEST_SPLIT_CHUNKS
+    assert all(m.num_chunk_refs == location.MANIFEST_SPLIT_CHUNKS for m in manifests)
+
+    session = repo.writable_session(BRANCH)
+    array = zarr.open_array(session.store, path="b", mode="r+")
+    array.resize((4050, 3))
+    array[4000:] = values[4000:]
+    appended = session.commit("one short chunk more")
+    written = [m for m in repo.lookup_snapshot(appended).manifests if m.id not in {m.id for m in manifests}]
+    assert [m.num_chunk_refs for m in written] == [1]
+    assert written[0].size_bytes < location.INLINE_CHUNK_BYTES
+    assert sorted((tmp_path / "store" / "X_TEST" / "chunks").glob("*")) == []
+    location._repositories.clear()
+    reread = zarr.open_array(store.repository("X_TEST").readonly_session(BRANCH).store, path="b", mode="r")
+    np.testing.assert_array_equal(reread[:], values)
 
 
 def test_search_reads_only_the_catalog_whatever_the_number_of_files(s3_archive, tmp_path, cef_headers):

@@ -45,7 +45,24 @@ requests (its configuration and refs), and every session of it reads the refs af
 made again) at the same place is opened again by the writer that finds it gone (``lock.write_transaction``)."""
 _repositories_lock = threading.Lock()
 BRANCH = "main"
+INLINE_CHUNK_BYTES = 65_535
+"""Encoded chunks up to this size are kept inside the array's manifest rather than as objects of their own
+(Icechunk's ``inline_chunk_threshold_bytes``, default 512, at most 65,535). An append rewrites the manifests of the
+arrays it changes anyway; the partial last chunks it rewrites with them then cost no request of their own (see
+docs/store-layout.md)."""
+MANIFEST_SPLIT_CHUNKS = 8
+"""Chunks along the first axis (time) per manifest: an append rewrites only the manifest of the last chunks, and
+a manifest holds at most this many inlined chunks, whatever the history."""
 _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
+
+
+def repository_config() -> icechunk.RepositoryConfig:
+    """The Icechunk settings every repository of the store is opened with (stores written before them included:
+    Icechunk applies them to what it writes from then on)."""
+    along_time = {icechunk.ManifestSplitDimCondition.Axis(0): MANIFEST_SPLIT_CHUNKS}
+    splitting = icechunk.ManifestSplittingConfig.from_dict({icechunk.ManifestSplitCondition.AnyArray(): along_time})
+    return icechunk.RepositoryConfig(inline_chunk_threshold_bytes=INLINE_CHUNK_BYTES,
+                                     manifest=icechunk.ManifestConfig(splitting=splitting))
 
 
 @dataclass(frozen=True)
@@ -116,13 +133,13 @@ class StoreLocation:
         try:
             if create:
                 try:
-                    repo = icechunk.Repository.open_or_create(storage)
+                    repo = icechunk.Repository.open_or_create(storage, config=repository_config())
                 except icechunk.IcechunkError:
                     # another process created it between our look and our create: open what it made
                     time.sleep(0.5)
-                    repo = icechunk.Repository.open(storage)
+                    repo = icechunk.Repository.open(storage, config=repository_config())
             else:
-                repo = icechunk.Repository.open(storage)
+                repo = icechunk.Repository.open(storage, config=repository_config())
         except icechunk.IcechunkError as error:
             raise self.error(f"cannot open {name!r}", error) from None
         with _repositories_lock:
