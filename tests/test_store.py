@@ -845,7 +845,7 @@ def test_an_append_rewrites_one_manifest_and_stores_small_chunks_inside_it(tmp_p
     assert [m.num_chunk_refs for m in written] == [1]
     assert written[0].size_bytes < location.INLINE_CHUNK_BYTES
     assert sorted((tmp_path / "store" / "X_TEST" / "chunks").glob("*")) == []
-    location._repositories.clear()
+    access.clear_caches()
     reread = zarr.open_array(store.repository("X_TEST").readonly_session(BRANCH).store, path="b", mode="r")
     np.testing.assert_array_equal(reread[:], values)
 
