@@ -103,7 +103,8 @@ def test_a_window_refused_as_too_large_is_asked_for_in_parts(server, options, tm
     whole = heliohub.fetch("csa", ASP, *ASP_RANGE, url=csa(server), window="600D", ingest_into=tmp_path / "a",
                            **options)
     assert whole.ok and _records(tmp_path / "a") == 77
-    server.max_bytes = max(i.wire_bytes for i in whole.items) - 1
+    # well under the whole window: the package's size varies by a few bytes with the time in its folder name
+    server.max_bytes = max(i.wire_bytes for i in whole.items) * 3 // 4
     parts = heliohub.fetch("csa", ASP, *ASP_RANGE, url=csa(server), window="600D", ingest_into=tmp_path / "b",
                            **{**options, "download_dir": tmp_path / "parts"})
     assert parts.ok, parts.summary()
