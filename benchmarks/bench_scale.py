@@ -16,6 +16,11 @@ one-day dataset: in one process, and read on a local Dask cluster of 1 and 2 wor
 either written by the workers (Icechunk's distributed writes, :mod:`heliohub.store.distributed`) or fetched and
 written by the client (as before them), alternated and repeated.
 
+The part ``upgrade-4s`` writes the 4 s history twice on S3 as heliohub did before it split manifests (Icechunk's
+defaults: one manifest per array, holding its whole history), lets ``heliohub upgrade`` split the second's, and
+opens an hour from each in turn. The part ``preload-4s`` appends days to it and opens an hour with Icechunk's default
+manifest preload and without it (heliohub's setting), in turn.
+
 The part ``provenance`` times what an ingest reads of a dataset's provenance to learn which of a day's 24 hourly
 files it holds, with a year (8,760) and twenty years (175,200) of hourly files behind them, on a folder and on S3.
 
@@ -236,16 +241,21 @@ def objects_read(url: str, function) -> dict[str, int]:
     return out
 
 
-def measure(location: StoreLocation, days: int, url: str | None, dataset_id: str = BIG) -> dict[str, object]:
-    hour = (str(np.datetime64("2001-01-01") + np.timedelta64(days // 2, "D")) + "T06:00",)
-    hour = (hour[0], hour[0][:-5] + "07:00")
+def hour_opener(location: StoreLocation, days: int, dataset_id: str = BIG):
+    """Opening and loading an hour in the middle of a history of ``days``."""
+    start = str(np.datetime64("2001-01-01") + np.timedelta64(days // 2, "D")) + "T06:00"
 
+    def open_hour() -> None:
+        heliohub.open_dataset(dataset_id, start, start[:-5] + "07:00", archive=location).load()
+
+    return open_hour
+
+
+def measure(location: StoreLocation, days: int, url: str | None, dataset_id: str = BIG) -> dict[str, object]:
     def search() -> None:
         heliohub.search("fgm", archive=location)
 
-    def open_hour() -> None:
-        heliohub.open_dataset(dataset_id, *hour, archive=location).load()
-
+    open_hour = hour_opener(location, days, dataset_id)
     out: dict[str, object] = {
         "search_cold_ms": timed(search, cold=True) * 1e3, "search_warm_ms": timed(search) * 1e3,
         "open_hour_cold_ms": timed(open_hour, cold=True) * 1e3, "open_hour_warm_ms": timed(open_hour) * 1e3,
@@ -257,8 +267,90 @@ def measure(location: StoreLocation, days: int, url: str | None, dataset_id: str
         out.update(endpoint_floor(url, location, days + REPEAT, dataset_id))
         out["search_bytes"] = objects_read(url, search)["bytes"]
         out.update({f"open_hour_{key}": value for key, value in objects_read(url, open_hour).items()})
+    return _rounded(out)
+
+
+def _rounded(out: dict[str, object]) -> dict[str, object]:
     return {k: round(v, 1) if isinstance(v, float) and k.endswith("ms") else round(v, 3) if isinstance(v, float)
             else v for k, v in out.items()}
+
+
+def upgrade_of_unsplit_manifests() -> dict[str, object]:
+    """Two copies of the 4 s history written on S3 as before ``location.repository_config`` (Icechunk's defaults:
+    one manifest per array holding its whole history, chunks over 512 bytes as objects); ``heliohub upgrade``
+    splits the manifests of the second, and an hour is opened from each in turn."""
+    from heliohub.store import location as settings
+    from heliohub.store.upgrade import upgrade
+
+    with s3_bucket("scale-upgrade") as url:
+        before, after = (StoreLocation.resolve(f"{url}/{name}") for name in ("before", "after"))
+        kept = settings.MANIFEST_SPLIT_CHUNKS, settings.INLINE_CHUNK_BYTES
+        settings.MANIFEST_SPLIT_CHUNKS, settings.INLINE_CHUNK_BYTES = 1 << 30, 512
+        try:
+            for location in (before, after):
+                build(location, FOUR_S_DAYS, dataset_id=FOUR_S)
+        finally:
+            settings.MANIFEST_SPLIT_CHUNKS, settings.INLINE_CHUNK_BYTES = kept
+            access.clear_caches()
+        started = time.perf_counter()
+        out: dict[str, object] = {"repositories_split": upgrade(after)[1], "upgrade_s": time.perf_counter() - started}
+        opens = {"before": hour_opener(before, FOUR_S_DAYS, FOUR_S), "after": hour_opener(after, FOUR_S_DAYS, FOUR_S)}
+        times: dict[str, list[float]] = {f"{when}_{how}": [] for when in opens for how in ("cold", "warm")}
+        for _ in range(3 * REPEAT):  # alternated, the machine's noise shared
+            for when, open_hour in opens.items():
+                times[f"{when}_cold"].append(timed(open_hour, repeat=1, cold=True))
+                times[f"{when}_warm"].append(timed(open_hour, repeat=1))
+        for when, location in (("before", before), ("after", after)):
+            repo = location.repository(FOUR_S)
+            manifests = repo.lookup_snapshot(repo.lookup_branch("main")).manifests
+            out[f"{when}_largest_manifest_refs"] = max(m.num_chunk_refs for m in manifests)
+            out[f"{when}_open_hour_cold_ms"] = statistics.median(times[f"{when}_cold"]) * 1e3
+            out[f"{when}_open_hour_warm_ms"] = statistics.median(times[f"{when}_warm"]) * 1e3
+            out.update({f"{when}_open_hour_{key}": value
+                        for key, value in objects_read(url, opens[when]).items() if "floor" not in key})
+        return _rounded(out)
+
+
+def manifest_preload() -> dict[str, object]:
+    """The 4 s history on S3 (manifests split along time), its repository made as before heliohub turned Icechunk's
+    manifest preload off; opened with Icechunk's default preload and without it in turn: a day appended (and the
+    requests it makes), an hour opened cold and warm."""
+    import icechunk
+
+    from heliohub.store import location as settings
+
+    ours = settings.repository_config
+
+    def preloading() -> icechunk.RepositoryConfig:
+        config = ours()
+        config.manifest = icechunk.ManifestConfig(splitting=config.manifest.splitting)  # Icechunk's default preload
+        return config
+
+    with s3_bucket("scale-preload") as url:
+        location = StoreLocation.resolve(f"{url}/store")
+        settings.repository_config = preloading
+        try:
+            build(location, FOUR_S_DAYS, dataset_id=FOUR_S)
+            open_hour = hour_opener(location, FOUR_S_DAYS, FOUR_S)
+            figures: dict[str, list[float]] = {}
+            day = FOUR_S_DAYS
+            for _ in range(3 * REPEAT):  # alternated, the machine's noise shared
+                for name, config in (("default", preloading), ("none", ours)):
+                    settings.repository_config = config
+                    access.clear_caches()  # the repositories opened again with this configuration
+                    append(location, day, FOUR_S)
+                    with requests_seen(url) as lines:
+                        took = append(location, day + 1, FOUR_S)
+                    day += 2
+                    requests = sum(bool(re.search(r'"(GET|HEAD|PUT|POST|DELETE) ', line)) for line in lines)
+                    for key, value in (("append_day_s", took), ("append_requests", requests),
+                                       ("open_hour_cold_ms", timed(open_hour, repeat=1, cold=True) * 1e3),
+                                       ("open_hour_warm_ms", timed(open_hour, repeat=1) * 1e3)):
+                        figures.setdefault(f"preload_{name}_{key}", []).append(value)
+        finally:
+            settings.repository_config = ours
+            access.clear_caches()
+    return _rounded({key: statistics.median(values) for key, values in figures.items()})
 
 
 CLUSTER_DAYS = 6 if os.environ.get("HELIOHUB_BENCH_SMOKE") else 120
@@ -380,7 +472,7 @@ def provenance_lookups(scratch: Path) -> dict[str, object]:
 
 STORE_PARTS = [f"{kind}-{days}" for kind in ("folder", "s3") for days in HISTORIES] + [
     f"{kind}-4s-{FOUR_S_DAYS}" for kind in ("folder", "s3")] + ["datasets-1000"]
-PARTS = STORE_PARTS + ["cluster", "provenance"] + [f"0.1:{part}" for part in STORE_PARTS]
+PARTS = STORE_PARTS + ["upgrade-4s", "preload-4s", "cluster", "provenance"] + [f"0.1:{part}" for part in STORE_PARTS]
 """Every part; ``0.1:PART`` runs PART with heliohub 0.1.0's sources (``common.RELEASE_0_1``) in a process of its
 own: the layout of before issue 19, in the same run."""
 
@@ -395,6 +487,10 @@ def run_part(part: str, scratch: Path) -> dict[str, object]:
             return cluster_ingests(scratch)
         if part == "provenance":
             return provenance_lookups(scratch)
+        if part == "upgrade-4s":
+            return upgrade_of_unsplit_manifests()
+        if part == "preload-4s":
+            return manifest_preload()
         if part == "datasets-1000":
             location = StoreLocation.resolve(scratch / "store-1000-datasets")
             started = time.perf_counter()

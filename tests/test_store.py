@@ -850,6 +850,22 @@ def test_an_append_rewrites_one_manifest_and_stores_small_chunks_inside_it(tmp_p
     np.testing.assert_array_equal(reread[:], values)
 
 
+def test_an_hour_opened_reads_one_manifest_of_a_long_time_axis(s3_archive, monkeypatch, cef_headers):
+    # Icechunk preloads, by default, every manifest of an array named like a coordinate ("time") when a session
+    # starts: with manifests split along time (location.repository_config), one GET per 8 chunks of the whole
+    # history at every open and every append. heliohub finds the time chunks it needs through the time index, so
+    # the preload is off. The real FGM file, its time axis in 62 chunks of 256 times: 8 manifests of them.
+    monkeypatch.setattr(layout, "TIME_CHUNK_RECORDS", 256)
+    assert ingest([real_file("cluster", "cef", FGM)], s3_archive, include_paths=cef_headers, progress=False).ok
+    access.clear_caches()
+    with requests_seen() as opening:
+        hour = heliohub.open_dataset("C4_CP_FGM_SPIN", "2001-07-08T12:00", "2001-07-08T13:00", archive=s3_archive)
+    assert hour.sizes["time"] > 800
+    manifests = [line for line in opening if re.search(r"GET \S*/manifests/", line)]
+    # those of the time index's table and of the one or two time chunks the hour overlaps
+    assert 1 <= len(manifests) <= 3, manifests
+
+
 def test_search_reads_only_the_catalog_whatever_the_number_of_files(s3_archive, tmp_path, cef_headers):
     parts = fgm_parts(tmp_path / "parts", 6)
     for part in parts:  # six ingests, six files

@@ -1,5 +1,6 @@
 """A store written by heliohub 0.1 (tests/fixtures/store-0.1.0, made from four real files of data/) opens as it is,
-and moves to the present layout by its next ingest or by ``heliohub upgrade``, to what a fresh ingest gives."""
+and moves to the present layout by its next ingest or by ``heliohub upgrade``, to what a fresh ingest gives; and
+``heliohub upgrade`` splits the manifests of a store written before they were split along time."""
 
 from __future__ import annotations
 
@@ -9,12 +10,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import xarray as xr
 import zarr
 
 import heliohub
-from heliohub.store import legacy
+from heliohub.store import layout, legacy, location
 from heliohub.store.access import clear_caches, coverage
 from heliohub.store.location import BRANCH, StoreLocation
 
@@ -104,3 +106,45 @@ def test_heliohub_upgrade_moves_the_whole_store_to_what_a_fresh_ingest_gives(old
     files = heliohub.file_table("C4_CP_FGM_SPIN", archive=old_store)
     assert files["ingested"].isna().all() and (files["size"] == -1).all()  # not recorded by 0.1: said so
     assert np.array_equal(files["records"], [14772])
+
+
+def _largest_manifest(store: str, name: str) -> tuple[str, int]:
+    repo = StoreLocation.resolve(store).repository(name)
+    tip = repo.lookup_branch(BRANCH)
+    return tip, max(m.num_chunk_refs for m in repo.lookup_snapshot(tip).manifests)
+
+
+def test_heliohub_upgrade_splits_the_manifests_of_a_store_written_before_they_were_split(tmp_path, monkeypatch):
+    # A real CEF file in chunks of 8 kB, written as Icechunk does by default (one manifest per array, the whole
+    # history in it; MANIFEST_SPLIT_CHUNKS that large does the same), stands for a long history written before
+    # location.repository_config split manifests. Arrays no ingest touches again keep such manifests.
+    store = str(tmp_path / "store")
+    with monkeypatch.context() as patch:
+        patch.setattr(layout, "CHUNK_BYTES", 8192)
+        patch.setattr(layout, "TIME_CHUNK_RECORDS", 1000)
+        patch.setattr(location, "MANIFEST_SPLIT_CHUNKS", 1 << 30)
+        assert heliohub.ingest([str(FILES["C4_CP_FGM_SPIN"])], store, include_paths=HEADERS, progress=False).ok
+    clear_caches()
+    _, largest = _largest_manifest(store, "C4_CP_FGM_SPIN")
+    assert largest > location.MANIFEST_SPLIT_CHUNKS
+    before = contents(store)
+    files = heliohub.file_table("C4_CP_FGM_SPIN", archive=store)
+
+    command = [sys.executable, "-m", "heliohub.cli", "upgrade", "--archive", store]
+    first = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert first.returncode == 0, first.stderr
+    assert "0 dataset(s) moved" in first.stdout and "1 repository with manifests split: C4_CP_FGM_SPIN" \
+        in first.stdout, first.stdout
+    clear_caches()
+    tip, largest = _largest_manifest(store, "C4_CP_FGM_SPIN")
+    assert largest <= location.MANIFEST_SPLIT_CHUNKS
+    assert_same_contents(contents(store), before)
+    pd.testing.assert_frame_equal(heliohub.file_table("C4_CP_FGM_SPIN", archive=store), files)
+    expected = heliohub.read_file(FILES["C4_CP_FGM_SPIN"], include_paths=HEADERS)
+    xr.testing.assert_identical(without_provenance(open_stored(store, "C4_CP_FGM_SPIN")).drop_attrs(),
+                                expected.drop_attrs())
+
+    second = subprocess.run(command, capture_output=True, text=True, cwd=ROOT, timeout=300)
+    assert second.returncode == 0 and "0 repositories with manifests split" in second.stdout, second.stderr
+    clear_caches()
+    assert _largest_manifest(store, "C4_CP_FGM_SPIN")[0] == tip  # re-runnable: nothing committed

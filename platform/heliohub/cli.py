@@ -86,9 +86,11 @@ def parser() -> argparse.ArgumentParser:
     files.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
     files.add_argument("--json", action="store_true", help="print JSON records")
     upgrade = commands.add_parser(
-        "upgrade", help="move a store written by heliohub 0.1 to the present layout",
-        description="Move every dataset (one commit each) and then the catalog (one commit) to the present layout; "
-        "readers see each whole, before or after. Re-run it to finish a run that stopped part-way.")
+        "upgrade", help="move a store written by an earlier heliohub to the present layout",
+        description="Move every dataset of heliohub 0.1 (one commit each) and then the catalog (one commit) to the "
+        "present layout, then split every manifest written before manifests were split along time (one commit "
+        "per repository); readers see each whole, before or after. Re-run it to finish a run that stopped "
+        "part-way.")
     upgrade.add_argument("--archive", help=f"the store (default: ${ENVIRONMENT})")
     serve = commands.add_parser(
         "serve", help="serve the store as a HAPI 3.1 server (capabilities, about, catalog, info, data)",
@@ -217,9 +219,11 @@ def _store_command(args: argparse.Namespace) -> int:
         else:
             from .store.upgrade import upgrade
 
-            moved = upgrade(args.archive)
+            moved, split = upgrade(args.archive)
             print(f"heliohub upgrade: {len(moved)} dataset(s) moved to the present layout"
-                  + (f": {', '.join(moved)}" if moved else "") + "; the catalog is a table")
+                  + (f": {', '.join(moved)}" if moved else "") + "; the catalog is a table; "
+                  + f"{len(split)} repositor{'y' if len(split) == 1 else 'ies'} with manifests split"
+                  + (f": {', '.join(split)}" if split else ""))
     except HeliohubError as error:
         print(f"heliohub {args.command}: {error}", file=sys.stderr)
         return 2

@@ -58,11 +58,16 @@ _ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.+-]*$")
 
 def repository_config() -> icechunk.RepositoryConfig:
     """The Icechunk settings every repository of the store is opened with (stores written before them included:
-    Icechunk applies them to what it writes from then on)."""
+    Icechunk applies them to what it writes from then on, and ``heliohub upgrade`` splits older manifests).
+
+    Manifests are not preloaded: by default Icechunk fetches, as each session starts, every manifest of an array
+    named like a coordinate (``time``), which with manifests split along time is the whole history's; heliohub
+    finds the time chunks it needs through the time index (:mod:`.time_index`)."""
     along_time = {icechunk.ManifestSplitDimCondition.Axis(0): MANIFEST_SPLIT_CHUNKS}
     splitting = icechunk.ManifestSplittingConfig.from_dict({icechunk.ManifestSplitCondition.AnyArray(): along_time})
+    no_preload = icechunk.ManifestPreloadConfig(preload_if=icechunk.ManifestPreloadCondition.false())
     return icechunk.RepositoryConfig(inline_chunk_threshold_bytes=INLINE_CHUNK_BYTES,
-                                     manifest=icechunk.ManifestConfig(splitting=splitting))
+                                     manifest=icechunk.ManifestConfig(splitting=splitting, preload=no_preload))
 
 
 @dataclass(frozen=True)
