@@ -64,7 +64,7 @@ def split_manifests(location: StoreLocation, name: str) -> bool:
         for attempt in range(RETRIES):
             tip = repo.lookup_branch(BRANCH)
             largest = max((m.num_chunk_refs for m in repo.lookup_snapshot(tip).manifests), default=0)
-            if largest <= MANIFEST_SPLIT_CHUNKS * _chunks_across_time(repo, tip):
+            if largest <= MANIFEST_SPLIT_CHUNKS or largest <= MANIFEST_SPLIT_CHUNKS * _chunks_across_time(repo, tip):
                 return False
             try:
                 repo.rewrite_manifests(f"split the manifests of {name} every {MANIFEST_SPLIT_CHUNKS} chunks in time",
@@ -72,6 +72,8 @@ def split_manifests(location: StoreLocation, name: str) -> bool:
                 return True
             except icechunk.ConflictError:  # an ingest committed meanwhile (object storage): look again
                 time.sleep(min(2.0, 0.05 * 2**attempt))
+            except icechunk.IcechunkError as error:
+                raise location.error(f"cannot split the manifests of {name!r}", error) from None
     raise location.error(f"{name} stayed busy", RuntimeError(f"{RETRIES} conflicting commits in a row"))
 
 
@@ -90,5 +92,5 @@ def upgrade(archive: str | StoreLocation | None = None) -> tuple[list[str], list
     ids = dataset_ids(location)
     moved = [dataset_id for dataset_id in ids if upgrade_dataset(location, dataset_id)]
     catalog.refresh(location, ids, ingested=False)
-    split = [name for name in [*ids, CATALOG] if location.exists(name) and split_manifests(location, name)]
+    split = [name for name in [*ids, CATALOG] if split_manifests(location, name)]  # refresh made the catalog
     return moved, split
