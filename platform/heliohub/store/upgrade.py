@@ -62,11 +62,12 @@ def split_manifests(location: StoreLocation, name: str) -> bool:
     repo = location.repository(name)
     with store_lock(location, name):
         for attempt in range(RETRIES):
-            tip = repo.lookup_branch(BRANCH)
-            largest = max((m.num_chunk_refs for m in repo.lookup_snapshot(tip).manifests), default=0)
-            if largest <= MANIFEST_SPLIT_CHUNKS or largest <= MANIFEST_SPLIT_CHUNKS * _chunks_across_time(repo, tip):
-                return False
             try:
+                tip = repo.lookup_branch(BRANCH)
+                largest = max((m.num_chunk_refs for m in repo.lookup_snapshot(tip).manifests), default=0)
+                if largest <= MANIFEST_SPLIT_CHUNKS or \
+                        largest <= MANIFEST_SPLIT_CHUNKS * _chunks_across_time(repo, tip):
+                    return False
                 repo.rewrite_manifests(f"split the manifests of {name} every {MANIFEST_SPLIT_CHUNKS} chunks in time",
                                        branch=BRANCH)
                 return True
